@@ -1,0 +1,310 @@
+// Package config loads the exporter's TOML configuration: defaults, the
+// file, SSPR_* environment overrides and secret references, checked strictly
+// so every problem is reported at once with the key it concerns.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/file"
+)
+
+// Config is the root of the configuration file.
+type Config struct {
+	Input      Input      `toml:"input"`
+	Decode     Decode     `toml:"decode"`
+	Classify   Classify   `toml:"classify"`
+	Output     Output     `toml:"output"`
+	DeadLetter DeadLetter `toml:"dead_letter"`
+	Pipeline   Pipeline   `toml:"pipeline"`
+	Log        Log        `toml:"log"`
+
+	// UnknownEnv lists SSPR_* environment variables that name no key, for
+	// the caller to warn about; they are not errors because the environment
+	// is shared with other tools.
+	UnknownEnv []string `toml:"-"`
+}
+
+// Input is the [input] section: which source to read and its settings.
+type Input struct {
+	Type string    `toml:"type"` // file
+	File FileInput `toml:"file"`
+}
+
+// FileInput is the [input.file] section.
+type FileInput struct {
+	Paths        []string      `toml:"paths"`  // files and globs; "-" = standard input
+	Follow       bool          `toml:"follow"` // keep reading files as they grow
+	PollInterval time.Duration `toml:"poll_interval"`
+}
+
+// Decode is the [decode] section.
+type Decode struct {
+	MaxBodyBytes     int64  `toml:"max_body_bytes"`    // larger top-level values are dead-lettered, truncated
+	PreserveOriginal bool   `toml:"preserve_original"` // copy the raw record to event.original
+	DefaultTenantID  string `toml:"default_tenant_id"` // tenant for records that carry none
+}
+
+// Classify is the [classify] section.
+type Classify struct {
+	Activities []Activity `toml:"activities"` // added to the built-in catalog
+}
+
+// Activity is one extra catalog entry, a [[classify.activities]] table.
+type Activity struct {
+	Name   string   `toml:"name"`   // activityDisplayName, matched case-insensitively
+	Action string   `toml:"action"` // event.action
+	Type   []string `toml:"type"`   // event.type values
+}
+
+// Output is the [output] section: one sub-section per sink. A sink section
+// has an Enabled bool field; at least one must be enabled.
+type Output struct {
+	File file.Config `toml:"file"`
+}
+
+// DeadLetter is the [dead_letter] section.
+type DeadLetter struct {
+	Path string `toml:"path"` // "-" = standard error; otherwise a file, appended
+}
+
+// Pipeline is the [pipeline] section.
+type Pipeline struct {
+	MaxInFlight   int           `toml:"max_in_flight"` // batches in flight
+	ShutdownGrace time.Duration `toml:"shutdown_grace"`
+}
+
+// Log is the [log] section.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // auto (JSON unless a terminal), json, text
+}
+
+// Default returns the configuration used for every key the file and the
+// environment leave unset.
+func Default() Config {
+	return Config{
+		Input: Input{
+			Type: InputFile,
+			File: FileInput{Paths: []string{"-"}, PollInterval: time.Second},
+		},
+		Decode:     Decode{MaxBodyBytes: 16 << 20},
+		Output:     Output{File: file.DefaultConfig()},
+		DeadLetter: DeadLetter{Path: "-"},
+		Pipeline:   Pipeline{MaxInFlight: 4, ShutdownGrace: 30 * time.Second},
+		Log:        Log{Level: "info", Format: "auto"},
+	}
+}
+
+// Input types.
+const (
+	InputFile = "file"
+)
+
+var inputTypes = []string{InputFile}
+
+// Validate returns every problem of c, one error each, each message starting
+// with the full key path. Any section (at any depth) whose type has a
+// Validate() []error method is validated by it, its messages prefixed with
+// the section's path; the checks that span sections follow.
+func (c Config) Validate() []error {
+	errs := validateTree(reflect.ValueOf(c), "")
+	errs = append(errs, c.crossChecks()...)
+	return errs
+}
+
+func (c Config) crossChecks() []error {
+	var errs []error
+	if len(enabledOutputs(c.Output)) == 0 {
+		errs = append(errs, errors.New("output: at least one output must be enabled"))
+	}
+	// Writing two streams into one file, or reading the file the exporter
+	// writes, interleaves or loops the data.
+	outFile := ""
+	if c.Output.File.Enabled && c.Output.File.Path != file.Stdout && c.Output.File.Path != "" {
+		outFile = filepath.Clean(c.Output.File.Path)
+	}
+	dlFile := ""
+	if c.DeadLetter.Path != "-" && c.DeadLetter.Path != "" {
+		dlFile = filepath.Clean(c.DeadLetter.Path)
+		if dlFile == outFile {
+			errs = append(errs, errors.New("dead_letter.path: must not be the same file as output.file.path"))
+		}
+	}
+	if c.Input.Type == InputFile {
+		for i, p := range c.Input.File.Paths {
+			if p == "" || p == "-" {
+				continue
+			}
+			cp := filepath.Clean(p)
+			if cp == outFile {
+				errs = append(errs, fmt.Errorf("input.file.paths[%d]: must not be the same file as output.file.path", i))
+			}
+			if cp == dlFile {
+				errs = append(errs, fmt.Errorf("input.file.paths[%d]: must not be the same file as dead_letter.path", i))
+			}
+		}
+	}
+	return errs
+}
+
+// enabledOutputs returns the keys of the output sections whose Enabled
+// field is true, so a new sink only needs its field in Output.
+func enabledOutputs(o Output) []string {
+	var out []string
+	v := reflect.ValueOf(o)
+	for _, f := range fields(v.Type()) {
+		fv := v.FieldByIndex(f.index)
+		if fv.Kind() != reflect.Struct {
+			continue
+		}
+		if e := fv.FieldByName("Enabled"); e.IsValid() && e.Kind() == reflect.Bool && e.Bool() {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+// Validate checks the input section; only the selected type's sub-section
+// is checked.
+func (c Input) Validate() []error {
+	var errs []error
+	switch c.Type {
+	case InputFile:
+		errs = append(errs, prefixAll("file", c.File.Validate())...)
+	default:
+		errs = append(errs, fmt.Errorf("type: must be one of %s (got %q)", strings.Join(inputTypes, ", "), c.Type))
+	}
+	return errs
+}
+
+// Validate checks the file input section.
+func (c FileInput) Validate() []error {
+	var errs []error
+	if len(c.Paths) == 0 {
+		errs = append(errs, errors.New(`paths: must list at least one file or glob ("-" = standard input)`))
+	}
+	seen := map[string]int{}
+	for i, p := range c.Paths {
+		if strings.TrimSpace(p) == "" {
+			errs = append(errs, fmt.Errorf("paths[%d]: must not be empty", i))
+			continue
+		}
+		if p != "-" {
+			if _, err := filepath.Match(p, ""); err != nil {
+				errs = append(errs, fmt.Errorf("paths[%d]: invalid glob %q: %w", i, p, err))
+			}
+		}
+		if j, dup := seen[p]; dup {
+			errs = append(errs, fmt.Errorf("paths[%d]: duplicate of paths[%d]", i, j))
+			continue
+		}
+		seen[p] = i
+	}
+	if c.PollInterval <= 0 {
+		errs = append(errs, fmt.Errorf("poll_interval: must be positive (got %s)", c.PollInterval))
+	}
+	return errs
+}
+
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// Validate checks the decode section.
+func (c Decode) Validate() []error {
+	var errs []error
+	if c.MaxBodyBytes < 1 {
+		errs = append(errs, fmt.Errorf("max_body_bytes: must be at least 1 (got %d)", c.MaxBodyBytes))
+	}
+	if c.DefaultTenantID != "" && !guidRE.MatchString(c.DefaultTenantID) {
+		errs = append(errs, fmt.Errorf("default_tenant_id: must be a tenant GUID like 00000000-0000-0000-0000-000000000000 (got %q)", c.DefaultTenantID))
+	}
+	return errs
+}
+
+var actionRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// EventTypes are the event.type values ECS allows with event.category iam.
+var EventTypes = []string{"admin", "change", "creation", "deletion", "group", "info", "user"}
+
+// Validate checks the extra catalog entries.
+func (c Classify) Validate() []error {
+	var errs []error
+	names := map[string]int{}
+	for i, a := range c.Activities {
+		p := fmt.Sprintf("activities[%d]", i)
+		name := strings.ToLower(strings.TrimSpace(a.Name))
+		switch {
+		case name == "":
+			errs = append(errs, fmt.Errorf("%s.name: must not be empty", p))
+		case name != strings.ToLower(a.Name):
+			errs = append(errs, fmt.Errorf("%s.name: must not start or end with spaces", p))
+		}
+		if j, dup := names[name]; dup && name != "" {
+			errs = append(errs, fmt.Errorf("%s.name: duplicate of activities[%d].name (names match case-insensitively)", p, j))
+		} else {
+			names[name] = i
+		}
+		if !actionRE.MatchString(a.Action) {
+			errs = append(errs, fmt.Errorf("%s.action: must be lowercase letters and digits in words joined by '-' (got %q)", p, a.Action))
+		}
+		if len(a.Type) == 0 {
+			errs = append(errs, fmt.Errorf("%s.type: must list at least one of %s", p, strings.Join(EventTypes, ", ")))
+		}
+		seen := map[string]bool{}
+		for j, t := range a.Type {
+			switch {
+			case !slices.Contains(EventTypes, t):
+				errs = append(errs, fmt.Errorf("%s.type[%d]: must be one of %s (got %q)", p, j, strings.Join(EventTypes, ", "), t))
+			case seen[t]:
+				errs = append(errs, fmt.Errorf("%s.type[%d]: duplicate %q", p, j, t))
+			}
+			seen[t] = true
+		}
+	}
+	return errs
+}
+
+// Validate checks the dead-letter section.
+func (c DeadLetter) Validate() []error {
+	if c.Path == "" {
+		return []error{errors.New(`path: must not be empty (use "-" for standard error)`)}
+	}
+	return nil
+}
+
+// Validate checks the pipeline section.
+func (c Pipeline) Validate() []error {
+	var errs []error
+	if c.MaxInFlight < 1 {
+		errs = append(errs, fmt.Errorf("max_in_flight: must be at least 1 (got %d)", c.MaxInFlight))
+	}
+	if c.ShutdownGrace < 0 {
+		errs = append(errs, fmt.Errorf("shutdown_grace: must not be negative (got %s)", c.ShutdownGrace))
+	}
+	return errs
+}
+
+// Log levels and formats.
+var (
+	LogLevels  = []string{"debug", "info", "warn", "error"}
+	LogFormats = []string{"auto", "json", "text"}
+)
+
+// Validate checks the log section.
+func (c Log) Validate() []error {
+	var errs []error
+	if !slices.Contains(LogLevels, c.Level) {
+		errs = append(errs, fmt.Errorf("level: must be one of %s (got %q)", strings.Join(LogLevels, ", "), c.Level))
+	}
+	if !slices.Contains(LogFormats, c.Format) {
+		errs = append(errs, fmt.Errorf("format: must be one of %s (got %q)", strings.Join(LogFormats, ", "), c.Format))
+	}
+	return errs
+}
