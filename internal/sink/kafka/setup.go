@@ -1,0 +1,226 @@
+package kafka
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	kgo "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+)
+
+var requiredAcks = map[string]kgo.RequiredAcks{
+	"all":  kgo.RequireAll,
+	"one":  kgo.RequireOne,
+	"none": kgo.RequireNone,
+}
+
+var compressions = map[string]kgo.Compression{
+	"none":   0,
+	"gzip":   kgo.Gzip,
+	"snappy": kgo.Snappy,
+	"lz4":    kgo.Lz4,
+	"zstd":   kgo.Zstd,
+}
+
+// newTransport builds the connection settings shared by the writer and the
+// admin client.
+func newTransport(cfg Config) (*kgo.Transport, error) {
+	t := &kgo.Transport{
+		ClientID:    cfg.ClientID,
+		DialTimeout: cfg.DialTimeout,
+		IdleTimeout: 5 * time.Minute,
+	}
+	if cfg.TLS.Enabled {
+		tc, err := tlsConfig(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		t.TLS = tc
+	}
+	if cfg.SASL.Mechanism != "" {
+		m, err := saslMechanism(cfg.SASL)
+		if err != nil {
+			return nil, err
+		}
+		t.SASL = m
+	}
+	return t, nil
+}
+
+func tlsConfig(c TLSConfig) (*tls.Config, error) {
+	tc := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         c.ServerName,
+		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // only when the user turns verification off
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file: no PEM certificate in %s", c.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+func saslMechanism(c SASLConfig) (sasl.Mechanism, error) {
+	switch c.Mechanism {
+	case "plain":
+		return plain.Mechanism{Username: c.Username, Password: c.Password.Reveal()}, nil
+	case "scram-sha-256", "scram-sha-512":
+		algo := scram.SHA256
+		if c.Mechanism == "scram-sha-512" {
+			algo = scram.SHA512
+		}
+		m, err := scram.Mechanism(algo, c.Username, c.Password.Reveal())
+		if err != nil {
+			// The error comes from SASLprep of the user name or password;
+			// never include the values.
+			return nil, errors.New("sasl: username or password is not valid SASLprep text")
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("sasl.mechanism: unknown %q", c.Mechanism)
+}
+
+func adminClient(cfg Config) (*kgo.Client, error) {
+	t, err := newTransport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Client{Addr: kgo.TCP(cfg.Brokers...), Timeout: cfg.WriteTimeout, Transport: t}, nil
+}
+
+// Setup creates the topic when cfg.Setup.CreateTopic allows it (an existing
+// topic is left as it is), then checks it as Check does.
+func Setup(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if !cfg.Setup.CreateTopic {
+		return Check(ctx, cfg)
+	}
+	c, err := adminClient(cfg)
+	if err != nil {
+		return err
+	}
+	var entries []kgo.ConfigEntry
+	if cfg.Setup.Retention != 0 {
+		ms := int64(-1)
+		if cfg.Setup.Retention > 0 {
+			ms = cfg.Setup.Retention.Milliseconds()
+		}
+		entries = append(entries, kgo.ConfigEntry{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(ms, 10)})
+	}
+	if cfg.Setup.CleanupPolicy != "" {
+		entries = append(entries, kgo.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: cfg.Setup.CleanupPolicy})
+	}
+	if cfg.Setup.MaxMessageBytes > 0 {
+		entries = append(entries, kgo.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(cfg.Setup.MaxMessageBytes)})
+	}
+	res, err := c.CreateTopics(ctx, &kgo.CreateTopicsRequest{Topics: []kgo.TopicConfig{{
+		Topic:             cfg.Topic,
+		NumPartitions:     cfg.Setup.Partitions,
+		ReplicationFactor: cfg.Setup.ReplicationFactor,
+		ConfigEntries:     entries,
+	}}})
+	if err != nil {
+		return fmt.Errorf("kafka create topic %q: %w", cfg.Topic, err)
+	}
+	switch terr := res.Errors[cfg.Topic]; {
+	case terr == nil:
+		logger.Info("kafka topic created", "topic", cfg.Topic, "partitions", cfg.Setup.Partitions,
+			"replication_factor", cfg.Setup.ReplicationFactor)
+	case errors.Is(terr, kgo.TopicAlreadyExists):
+		logger.Info("kafka topic exists, left unchanged", "topic", cfg.Topic)
+	case errors.Is(terr, kgo.TopicAuthorizationFailed), errors.Is(terr, kgo.ClusterAuthorizationFailed):
+		return fmt.Errorf("kafka create topic %q: %w: grant the exporter's principal CREATE on the topic, or create it yourself and set setup.create_topic = false", cfg.Topic, terr)
+	default:
+		return fmt.Errorf("kafka create topic %q: %w", cfg.Topic, terr)
+	}
+	// A new topic's leaders take a moment to appear in metadata.
+	for {
+		err := Check(ctx, cfg)
+		if err == nil || !errors.Is(err, errTopicNotReady) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+var errTopicNotReady = errors.New("topic has partitions without a leader")
+
+// ErrTopicMissing is wrapped by Check when the topic does not exist.
+var ErrTopicMissing = errors.New("topic does not exist")
+
+// Check verifies the brokers are reachable with the configured credentials
+// and the topic exists with a leader for every partition. Its error says
+// what to do.
+func Check(ctx context.Context, cfg Config) error {
+	c, err := adminClient(cfg)
+	if err != nil {
+		return err
+	}
+	md, err := c.Metadata(ctx, &kgo.MetadataRequest{Topics: []string{cfg.Topic}})
+	if err != nil {
+		return fmt.Errorf("kafka metadata from %v: %w%s", cfg.Brokers, err, hint(err))
+	}
+	for _, t := range md.Topics {
+		if t.Name != cfg.Topic {
+			continue
+		}
+		switch {
+		case errors.Is(t.Error, kgo.UnknownTopicOrPartition):
+			return fmt.Errorf("kafka topic %q: %w: run setup with setup.create_topic = true, or create it (for example kafka-topics.sh --create --topic %s --partitions 6)", cfg.Topic, ErrTopicMissing, cfg.Topic)
+		case t.Error != nil:
+			return fmt.Errorf("kafka topic %q: %w%s", cfg.Topic, t.Error, hint(t.Error))
+		case len(t.Partitions) == 0:
+			return fmt.Errorf("kafka topic %q: %w", cfg.Topic, errTopicNotReady)
+		}
+		for _, p := range t.Partitions {
+			if p.Error != nil || p.Leader.Host == "" {
+				return fmt.Errorf("kafka topic %q partition %d: %w", cfg.Topic, p.ID, errTopicNotReady)
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("kafka topic %q: %w: run setup with setup.create_topic = true, or create it", cfg.Topic, ErrTopicMissing)
+}
+
+// hint says what a user can do about errors that no retry will fix.
+func hint(err error) string {
+	switch {
+	case errors.Is(err, kgo.SASLAuthenticationFailed):
+		return " (check sasl.mechanism, sasl.username and sasl.password)"
+	case errors.Is(err, kgo.TopicAuthorizationFailed):
+		return " (grant the exporter's principal WRITE and DESCRIBE on the topic)"
+	case errors.Is(err, kgo.ClusterAuthorizationFailed):
+		return " (the exporter's principal lacks a cluster permission)"
+	case errors.Is(err, kgo.UnknownTopicOrPartition):
+		return " (create the topic or run setup; if it exists, grant the exporter's principal DESCRIBE and WRITE on it)"
+	case errors.Is(err, kgo.UnsupportedSASLMechanism):
+		return " (the broker does not offer sasl.mechanism)"
+	}
+	return ""
+}
