@@ -1,6 +1,24 @@
 // Package config loads the exporter's TOML configuration: defaults, the
 // file, SSPR_* environment overrides and secret references, checked strictly
 // so every problem is reported at once with the key it concerns.
+//
+// Order: Default(), then the file (unknown keys are errors), then the
+// environment, then secret references, then Validate.
+//
+// Environment: every key has a variable, SSPR_ and its path upper-cased with
+// '.' as '_' (output.file.max_bytes: SSPR_OUTPUT_FILE_MAX_BYTES). Values are
+// parsed by the key's type: durations like "5s", booleans as true/false,
+// lists comma-separated or as a TOML inline array ("[\"a,b\", \"c\"]").
+// An array of tables is replaced whole by a TOML inline array in its own
+// variable (SSPR_CLASSIFY_ACTIVITIES), or set element by element with
+// SSPR_CLASSIFY_ACTIVITIES_<N>_NAME, where N may be one past the last
+// element to add one. Variables that match no key are returned in
+// Config.UnknownEnv to be warned about.
+//
+// Secrets (secret.String settings) may be written literally, or as
+// "env:NAME" (the value of variable NAME) or "file:/path" (the file's
+// content, trailing newline removed); the variable SSPR_<KEY>_FILE reads the
+// secret from the file it names. Secret values never appear in errors.
 package config
 
 import (
@@ -64,8 +82,14 @@ type Activity struct {
 	Type   []string `toml:"type"`   // event.type values
 }
 
-// Output is the [output] section: one sub-section per sink. A sink section
-// has an Enabled bool field; at least one must be enabled.
+// Output is the [output] section: one sub-section per sink. Each has an
+// "enabled" key; at least one must be enabled, and a disabled one is not
+// validated. A component config without that key can be wrapped:
+//
+//	Kafka struct {
+//		Enabled      bool `toml:"enabled"`
+//		kafka.Config      // embedded: its keys and Validate are promoted
+//	} `toml:"kafka"`
 type Output struct {
 	File file.Config `toml:"file"`
 }
@@ -155,21 +179,27 @@ func (c Config) crossChecks() []error {
 	return errs
 }
 
-// enabledOutputs returns the keys of the output sections whose Enabled
-// field is true, so a new sink only needs its field in Output.
+// enabledOutputs returns the keys of the output sections whose "enabled"
+// key is true, so a new sink only needs its field in Output.
 func enabledOutputs(o Output) []string {
 	var out []string
 	v := reflect.ValueOf(o)
 	for _, f := range fields(v.Type()) {
 		fv := v.FieldByIndex(f.index)
-		if fv.Kind() != reflect.Struct {
-			continue
-		}
-		if e := fv.FieldByName("Enabled"); e.IsValid() && e.Kind() == reflect.Bool && e.Bool() {
+		if fv.Kind() == reflect.Struct && !isLeaf(fv.Type()) && !disabled(fv) && hasEnabled(fv.Type()) {
 			out = append(out, f.name)
 		}
 	}
 	return out
+}
+
+func hasEnabled(t reflect.Type) bool {
+	for _, f := range fields(t) {
+		if f.name == "enabled" && f.typ.Kind() == reflect.Bool {
+			return true
+		}
+	}
+	return false
 }
 
 // Validate checks the input section; only the selected type's sub-section

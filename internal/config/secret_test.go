@@ -227,3 +227,43 @@ func TestComponentValidation(t *testing.T) {
 		t.Errorf("component error not wrapped: %#v", errs[0])
 	}
 }
+
+// TestWrappedComponent covers the way a component config without an
+// "enabled" key joins [output]: embedded in a struct that adds it.
+func TestWrappedComponent(t *testing.T) {
+	type wrapped struct {
+		Enabled bool `toml:"enabled"`
+		testKafka
+	}
+	type root struct {
+		Output struct {
+			Kafka wrapped `toml:"kafka"`
+		} `toml:"output"`
+	}
+	var r root
+	l := newLoader([]string{"SSPR_OUTPUT_KAFKA_BROKERS=b1:9092,b2:9092", "SSPR_OUTPUT_KAFKA_SASL_PASSWORD=hunter2"})
+	l.load([]byte("[output.kafka]\nenabled = false\n[output.kafka.bulk]\nmax_docs = 0\n"), true, reflect.ValueOf(&r).Elem())
+	if len(l.problems) > 0 {
+		t.Fatal(l.problems)
+	}
+	if r.Output.Kafka.Brokers[1] != "b2:9092" || r.Output.Kafka.SASL.Password.Reveal() != "hunter2" {
+		t.Errorf("embedded keys not set: %+v", r.Output.Kafka.testKafka.Brokers)
+	}
+	if errs := validateTree(reflect.ValueOf(r), ""); len(errs) > 0 {
+		t.Errorf("disabled section validated: %v", errs)
+	}
+	r.Output.Kafka.Enabled = true
+	var msgs []string
+	for _, err := range validateTree(reflect.ValueOf(r), "") {
+		msgs = append(msgs, err.Error())
+	}
+	assertProblems(t, msgs, "output.kafka.bulk.max_docs: must be at least 1")
+	var paths []string
+	for _, k := range keysOf(reflect.ValueOf(r), "") {
+		paths = append(paths, k.Path)
+	}
+	want := []string{"output.kafka.enabled", "output.kafka.brokers", "output.kafka.sasl.user", "output.kafka.sasl.password", "output.kafka.bulk.max_docs"}
+	if !reflect.DeepEqual(paths, want) {
+		t.Errorf("keys = %v, want %v", paths, want)
+	}
+}
