@@ -8,7 +8,7 @@
 // Environment: every key has a variable, SSPR_ and its path upper-cased with
 // '.' as '_' (output.file.max_bytes: SSPR_OUTPUT_FILE_MAX_BYTES). Values are
 // parsed by the key's type: durations like "5s", booleans as true/false,
-// lists comma-separated or as a TOML inline array ("[\"a,b\", \"c\"]").
+// lists comma-separated or as a TOML inline array (["a,b", "c"]).
 // An array of tables is replaced whole by a TOML inline array in its own
 // variable (SSPR_CLASSIFY_ACTIVITIES), or set element by element with
 // SSPR_CLASSIFY_ACTIVITIES_<N>_NAME, where N may be one past the last
