@@ -351,6 +351,24 @@ func TestTimeRotation(t *testing.T) {
 	}
 }
 
+// TestTimeRotationIdleEmptyFile: a file's age starts with its first line.
+func TestTimeRotationIdleEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.ndjson")
+	clock := newClock()
+	s := newSink(t, Config{Enabled: true, Path: path, MaxAge: time.Hour}, WithClock(clock.Now))
+	clock.Advance(2 * time.Hour)
+	if err := s.Write(context.Background(), docs("a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(30 * time.Minute)
+	if err := s.Write(context.Background(), docs("b", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if fs := files(t, path); len(fs) != 1 {
+		t.Fatalf("rotated a file holding 30 minutes of lines: %v", fs)
+	}
+}
+
 // TestTimeRotationAfterRestart checks that a file left by an earlier run
 // keeps its age: it began when the newest backup was rotated away.
 func TestTimeRotationAfterRestart(t *testing.T) {

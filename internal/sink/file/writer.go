@@ -213,9 +213,16 @@ func (w *Writer) writeLocked(lines [][]byte) error {
 			return err
 		}
 	}
-	if w.f != nil && w.opt.MaxAge > 0 && w.size > 0 && w.now().Sub(w.started) >= w.opt.MaxAge {
-		if err := w.rotate(); err != nil {
-			return err
+	if w.f != nil && w.opt.MaxAge > 0 {
+		switch {
+		case w.size == 0:
+			// A file's age counts from its first line, so an idle empty
+			// file is not rotated right after it is first written.
+			w.started = w.now()
+		case w.now().Sub(w.started) >= w.opt.MaxAge:
+			if err := w.rotate(); err != nil {
+				return err
+			}
 		}
 	}
 	for _, l := range lines {
