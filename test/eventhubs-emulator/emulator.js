@@ -472,9 +472,16 @@ let refusing = null;
 
 async function refuseFor(seconds) {
   const port = amqpServer.address().port;
-  if (refusing) clearTimeout(refusing.timer);
-  else await new Promise((resolve) => amqpServer.close(() => resolve()));
-  const dropped = dropConnections();
+  let dropped;
+  if (refusing) {
+    clearTimeout(refusing.timer);
+    dropped = dropConnections();
+  } else {
+    // close() waits for open connections, so drop them after asking.
+    const closed = new Promise((resolve) => amqpServer.close(() => resolve()));
+    dropped = dropConnections();
+    await closed;
+  }
   await new Promise((resolve) => {
     refusing = {
       timer: setTimeout(async () => {
