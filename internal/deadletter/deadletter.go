@@ -8,9 +8,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -150,7 +152,9 @@ func (d *NDJSON) Write(r Record) error {
 	}
 	d.n++
 	if s, ok := d.w.(interface{ Sync() error }); ok {
-		if err := s.Sync(); err != nil {
+		// Pipes and terminals cannot be synced; only a failure to sync a
+		// file that can be is an error.
+		if err := s.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
 			return fmt.Errorf("dead letter sync: %w", err)
 		}
 	}
@@ -162,4 +166,12 @@ func (d *NDJSON) Count() int64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.n
+}
+
+var linePrefix = []byte(`{"dead_letter":`)
+
+// LooksLike is a cheap test for a line written by this package: the
+// marker key comes first. Parse confirms it.
+func LooksLike(value []byte) bool {
+	return bytes.HasPrefix(value, linePrefix)
 }

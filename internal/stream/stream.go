@@ -70,6 +70,9 @@ type Body struct {
 	// (for example a value that failed to parse); Data holds what was read of
 	// it and the pipeline dead-letters it at the decode stage.
 	Err error
+	// Normalized means Data is an ECS document rather than Entra input: a
+	// sink dead letter being re-driven, which goes straight to the sinks.
+	Normalized bool
 }
 
 // Batch is what a source hands out: bodies in order and an acknowledgement.

@@ -1,0 +1,152 @@
+// Package app wires configured components into a running exporter: the
+// source, the decoder, the sinks and the dead-letter output.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/config"
+	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
+	"github.com/sspr-exporter/sspr-exporter/internal/pipeline"
+	filesink "github.com/sspr-exporter/sspr-exporter/internal/sink/file"
+	filesource "github.com/sspr-exporter/sspr-exporter/internal/source/file"
+	"github.com/sspr-exporter/sspr-exporter/internal/sspr"
+	"github.com/sspr-exporter/sspr-exporter/internal/stream"
+)
+
+// UsageError is a problem with the command line or its inputs (exit 2).
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Std are the process's standard streams.
+type Std struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Exporter is a wired pipeline with everything it must close.
+type Exporter struct {
+	Pipeline *pipeline.Pipeline
+	closers  []func(context.Context) error
+	Logger   *slog.Logger
+}
+
+// Close closes the source, the sinks and the dead-letter output, in that
+// order, and returns every error.
+func (e *Exporter) Close(ctx context.Context) error {
+	var errs []error
+	for _, c := range e.closers {
+		errs = append(errs, c(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Decoder builds the decode stage from the config.
+func Decoder(cfg config.Config) (pipeline.Decoder, error) {
+	extra := make([]sspr.Activity, 0, len(cfg.Classify.Activities))
+	for _, a := range cfg.Classify.Activities {
+		extra = append(extra, sspr.Activity{Name: a.Name, Action: a.Action, Type: a.Type})
+	}
+	cat, err := sspr.NewCatalog(extra)
+	if err != nil {
+		return pipeline.Decoder{}, fmt.Errorf("classify.activities: %w", err)
+	}
+	return pipeline.Decoder{
+		MaxBodyBytes: int(cfg.Decode.MaxBodyBytes),
+		Catalog:      cat,
+		Normalize:    sspr.Options{PreserveOriginal: cfg.Decode.PreserveOriginal, DefaultTenantID: cfg.Decode.DefaultTenantID},
+	}, nil
+}
+
+// Build wires the exporter described by cfg. Inputs are checked before
+// anything is read: a missing input is a *UsageError.
+func Build(cfg config.Config, std Std, logger *slog.Logger) (*Exporter, error) {
+	ex := &Exporter{Logger: logger}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = ex.Close(context.Background())
+		}
+	}()
+
+	dec, err := Decoder(cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	var src stream.Source
+	switch cfg.Input.Type {
+	case config.InputFile:
+		fs, err := filesource.Open(filesource.Options{
+			Paths:        cfg.Input.File.Paths,
+			Follow:       cfg.Input.File.Follow,
+			PollInterval: cfg.Input.File.PollInterval,
+			MaxBodyBytes: int(cfg.Decode.MaxBodyBytes),
+			Stdin:        std.In,
+			Logger:       logger.With("component", "source.file"),
+		})
+		if err != nil {
+			return nil, &UsageError{err}
+		}
+		src = fs
+	default:
+		return nil, fmt.Errorf("input.type: unknown source %q", cfg.Input.Type)
+	}
+	ex.closers = append(ex.closers, src.Close)
+
+	var sinks []pipeline.NamedSink
+	if cfg.Output.File.Enabled {
+		fsink, err := filesink.New(cfg.Output.File, logger.With("component", "sink.file"), filesink.WithStdout(std.Out))
+		if err != nil {
+			return nil, fmt.Errorf("output.file: %w", err)
+		}
+		sinks = append(sinks, pipeline.NamedSink{Name: "file", Sink: fsink})
+		ex.closers = append(ex.closers, fsink.Close)
+	}
+
+	dlw, err := filesink.OpenWriter(filesink.Options{Path: cfg.DeadLetter.Path, Std: std.Err})
+	if err != nil {
+		return nil, fmt.Errorf("dead_letter.path: %w", err)
+	}
+	ex.closers = append(ex.closers, func(context.Context) error { return dlw.Close() })
+
+	ex.Pipeline = pipeline.New(src, sinks, deadletter.NewNDJSON(dlw), pipeline.Options{
+		Decoder:       dec,
+		MaxInFlight:   cfg.Pipeline.MaxInFlight,
+		ShutdownGrace: cfg.Pipeline.ShutdownGrace,
+		Logger:        logger.With("component", "pipeline"),
+	})
+	ok = true
+	return ex, nil
+}
+
+// Logger returns the process logger: JSON unless the destination is a
+// terminal (or as configured).
+func Logger(cfg config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.Format
+	if format == "auto" || format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isTerminal(f) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

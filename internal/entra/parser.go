@@ -1,0 +1,472 @@
+package entra
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+)
+
+// What the grammar expects next.
+const (
+	expValue        = iota // a value
+	expValueOrClose        // after '[': a value or ']'
+	expKeyOrClose          // after '{': a key or '}'
+	expKey                 // after ',' in an object
+	expColon               // after a key
+	expCommaOrClose        // after a value in a container
+)
+
+// parser validates one top-level value held in the scanner's buffer,
+// refilling as needed, and notes the spans of its records.
+type parser struct {
+	s        *Scanner
+	vstart   int // buffer index of the value start
+	stack    []byte
+	exp      int
+	elems    []span
+	envelope bool
+
+	// envelope detection
+	lastKeyEnv  bool // the last depth-1 key was "records" or "value"
+	trackDepth  int  // depth whose elements are records; 0 = none yet
+	trackActive bool
+	elemStart   int // offset from vstart
+
+	shifted int // how far refills moved the buffer since last taken
+}
+
+// takeShift returns and clears the distance refills moved the buffer, for a
+// caller holding a buffer index across a refill.
+func (p *parser) takeShift() int {
+	n := p.shifted
+	p.shifted = 0
+	return n
+}
+
+var (
+	keyRecords = []byte("records")
+	keyValue   = []byte("value")
+)
+
+// strStop marks bytes that end a run of plain string content.
+var strStop = func() (t [256]bool) {
+	for i := 0; i < 0x20; i++ {
+		t[i] = true
+	}
+	t['"'] = true
+	t['\\'] = true
+	return t
+}()
+
+func (p *parser) syntax(pos int, format string, args ...any) error {
+	s := p.s
+	line := s.line + int64(bytes.Count(s.buf[p.vstart:min(pos, s.end)], nl))
+	return &SyntaxError{Offset: s.base + int64(pos), Line: line, Msg: fmt.Sprintf(format, args...)}
+}
+
+// more makes more input available after pos. It returns the new pos, or
+// ok=false at the end of input, or ErrTooLarge when the value outgrew the
+// limit.
+func (p *parser) more(pos int) (int, bool, error) {
+	s := p.s
+	if s.end-p.vstart >= s.max {
+		return pos, false, ErrTooLarge
+	}
+	shift, ok := s.fill(p.vstart)
+	p.vstart -= shift
+	p.shifted += shift
+	return pos - shift, ok, nil
+}
+
+// run scans from vstart and returns the buffer index just past the value.
+func (p *parser) run(vstart int) (int, error) {
+	s := p.s
+	p.vstart = vstart
+	p.elems = s.elems[:0]
+	p.stack = p.stack[:0]
+	p.exp = expValue
+	p.shifted = 0
+	pos := vstart
+	defer func() { s.elems = p.elems[:0] }()
+	for {
+		if pos >= s.end {
+			var ok bool
+			var err error
+			pos, ok, err = p.more(pos)
+			p.takeShift()
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				return 0, p.syntax(pos, "unexpected end of input")
+			}
+			continue
+		}
+		c := s.buf[pos]
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			pos++
+			continue
+		}
+		switch p.exp {
+		case expValue, expValueOrClose:
+			if c == ']' && p.exp == expValueOrClose {
+				p.stack = p.stack[:len(p.stack)-1]
+				pos++
+				if p.closed(pos) {
+					return pos, nil
+				}
+				continue
+			}
+			p.beginValue(pos)
+			switch c {
+			case '{':
+				p.stack = append(p.stack, '{')
+				p.exp = expKeyOrClose
+				pos++
+			case '[':
+				if len(p.stack) == 1 && p.stack[0] == '{' && p.lastKeyEnv && p.trackDepth == 0 {
+					p.trackDepth = 2
+					p.trackActive = true
+					p.envelope = true
+				} else if len(p.stack) == 0 {
+					p.trackDepth = 1
+					p.trackActive = true
+				}
+				p.stack = append(p.stack, '[')
+				p.exp = expValueOrClose
+				pos++
+			case '"':
+				end, err := p.str(pos)
+				if err != nil {
+					return 0, err
+				}
+				if end < 0 {
+					pos -= p.takeShift() // refilled; rescan the string
+					continue
+				}
+				pos = end
+				if p.endValue(pos) {
+					return pos, nil
+				}
+			default:
+				end, err := p.scalar(pos)
+				if err != nil {
+					return 0, err
+				}
+				if end < 0 {
+					pos -= p.takeShift()
+					continue
+				}
+				pos = end
+				if p.endValue(pos) {
+					return pos, nil
+				}
+			}
+		case expKeyOrClose, expKey:
+			if c == '}' && p.exp == expKeyOrClose {
+				p.stack = p.stack[:len(p.stack)-1]
+				pos++
+				if p.closed(pos) {
+					return pos, nil
+				}
+				continue
+			}
+			if c != '"' {
+				return 0, p.syntax(pos, "expected a string key, found %q", c)
+			}
+			end, err := p.str(pos)
+			if err != nil {
+				return 0, err
+			}
+			if end < 0 {
+				pos -= p.takeShift()
+				continue
+			}
+			if len(p.stack) == 1 {
+				k := s.buf[pos+1 : end-1]
+				p.lastKeyEnv = bytes.Equal(k, keyRecords) || bytes.Equal(k, keyValue)
+			}
+			pos = end
+			p.exp = expColon
+		case expColon:
+			if c != ':' {
+				return 0, p.syntax(pos, "expected ':' after key, found %q", c)
+			}
+			pos++
+			p.exp = expValue
+		case expCommaOrClose:
+			top := p.stack[len(p.stack)-1]
+			switch {
+			case c == ',':
+				pos++
+				if top == '{' {
+					p.exp = expKey
+				} else {
+					p.exp = expValue
+				}
+			case (c == '}' && top == '{') || (c == ']' && top == '['):
+				p.stack = p.stack[:len(p.stack)-1]
+				pos++
+				if p.closed(pos) {
+					return pos, nil
+				}
+			default:
+				return 0, p.syntax(pos, "expected ',' or '%c', found %q", closer(top), c)
+			}
+		}
+	}
+}
+
+func closer(open byte) byte {
+	if open == '{' {
+		return '}'
+	}
+	return ']'
+}
+
+// beginValue notes where a record starts.
+func (p *parser) beginValue(pos int) {
+	if p.trackActive && len(p.stack) == p.trackDepth {
+		p.elemStart = pos - p.vstart
+	}
+}
+
+// endValue records the end of a scalar or string value at pos and reports
+// whether the top-level value is complete.
+func (p *parser) endValue(pos int) bool {
+	if p.trackActive && len(p.stack) == p.trackDepth {
+		p.elems = append(p.elems, span{p.elemStart, pos - p.vstart})
+	}
+	if len(p.stack) == 0 {
+		return true
+	}
+	p.exp = expCommaOrClose
+	return false
+}
+
+// closed handles the end of a container at pos.
+func (p *parser) closed(pos int) bool {
+	if p.trackActive && len(p.stack) < p.trackDepth {
+		p.trackActive = false // the records array itself closed
+	}
+	return p.endValue(pos)
+}
+
+// str scans the string starting at the quote at pos and returns the index
+// past its closing quote, or -1 when the buffer was refilled and the string
+// must be scanned again.
+func (p *parser) str(pos int) (int, error) {
+	s := p.s
+	i := pos + 1
+	for {
+		i += stringStop(s.buf[i:s.end])
+		if i >= s.end {
+			_, ok, err := p.more(pos)
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				return 0, p.syntax(i-p.takeShift(), "unterminated string")
+			}
+			return -1, nil
+		}
+		switch c := s.buf[i]; c {
+		case '"':
+			return i + 1, nil
+		case '\\':
+			if i+1 >= s.end {
+				_, ok, err := p.more(pos)
+				if err != nil {
+					return 0, err
+				}
+				if !ok {
+					return 0, p.syntax(i, "unterminated string")
+				}
+				return -1, nil
+			}
+			switch s.buf[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > s.end {
+					_, ok, err := p.more(pos)
+					if err != nil {
+						return 0, err
+					}
+					if !ok {
+						return 0, p.syntax(i, "unterminated string")
+					}
+					return -1, nil
+				}
+				for _, h := range s.buf[i+2 : i+6] {
+					if !isHex(h) {
+						return 0, p.syntax(i, "invalid \\u escape")
+					}
+				}
+				i += 6
+			default:
+				return 0, p.syntax(i, "invalid escape \\%c", s.buf[i+1])
+			}
+		default:
+			return 0, p.syntax(i, "control character 0x%02x in string", c)
+		}
+	}
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+var (
+	litTrue  = []byte("true")
+	litFalse = []byte("false")
+	litNull  = []byte("null")
+)
+
+// scalar scans a number or literal at pos and returns the index past it, or
+// -1 when the buffer was refilled.
+func (p *parser) scalar(pos int) (int, error) {
+	s := p.s
+	c := s.buf[pos]
+	var lit []byte
+	switch c {
+	case 't':
+		lit = litTrue
+	case 'f':
+		lit = litFalse
+	case 'n':
+		lit = litNull
+	}
+	if lit != nil {
+		if pos+len(lit) > s.end {
+			_, ok, err := p.more(pos)
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				return 0, p.syntax(pos-p.takeShift(), "truncated literal")
+			}
+			return -1, nil
+		}
+		if !bytes.Equal(s.buf[pos:pos+len(lit)], lit) {
+			return 0, p.syntax(pos, "invalid literal")
+		}
+		end := pos + len(lit)
+		return end, p.delimited(end)
+	}
+	if c != '-' && (c < '0' || c > '9') {
+		return 0, p.syntax(pos, "unexpected character %q", c)
+	}
+	i := pos
+	for i < s.end && isNumByte(s.buf[i]) {
+		i++
+	}
+	if i >= s.end {
+		_, ok, err := p.more(pos)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			return -1, nil
+		}
+		sh := p.takeShift()
+		pos -= sh
+		i -= sh
+	}
+	if !validNumber(s.buf[pos:i]) {
+		return 0, p.syntax(pos, "invalid number %q", s.buf[pos:i])
+	}
+	return i, p.delimited(i)
+}
+
+// delimited checks that a scalar is not glued to what follows (as in "truex").
+func (p *parser) delimited(end int) error {
+	s := p.s
+	if end >= s.end {
+		return nil
+	}
+	switch c := s.buf[end]; c {
+	case ' ', '\t', '\r', '\n', ',', ']', '}', ':':
+		return nil
+	default:
+		return p.syntax(end, "unexpected character %q after value", c)
+	}
+}
+
+func isNumByte(c byte) bool {
+	return c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+}
+
+// validNumber checks the JSON number grammar.
+func validNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	if i >= len(b) {
+		return false
+	}
+	if b[i] == '0' {
+		i++
+	} else if b[i] >= '1' && b[i] <= '9' {
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	} else {
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == d {
+			return false
+		}
+	}
+	return i == len(b)
+}
+
+// stringStop returns the index of the first byte of b that ends plain
+// string content ('"', '\\' or a control character), or len(b). It tests
+// eight bytes at a time: string content is most of every record.
+func stringStop(b []byte) int {
+	const (
+		lo = 0x0101010101010101
+		hi = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q := x ^ (lo * '"')
+		e := x ^ (lo * '\\')
+		// Each term flags bytes that are zero (or below 0x20 for the last);
+		// the lowest flagged byte is always a true match.
+		m := ((q - lo) &^ q) | ((e - lo) &^ e) | ((x - lo*0x20) &^ x)
+		if m &= hi; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if strStop[b[i]] {
+			return i
+		}
+	}
+	return len(b)
+}

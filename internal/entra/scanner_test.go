@@ -1,0 +1,116 @@
+package entra
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// item is what a test sees of one record or failure.
+type item struct {
+	line int64
+	data string
+	err  string
+}
+
+func collect(t *testing.T, r io.Reader, max int) []item {
+	t.Helper()
+	sc := NewScanner(r, max)
+	var out []item
+	for {
+		v, err := sc.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		if v.Err != nil {
+			kind := "syntax"
+			if errors.Is(v.Err, ErrTooLarge) {
+				kind = "too-large"
+			}
+			out = append(out, item{v.Line, string(v.Data), kind})
+			continue
+		}
+		_ = v.Records(func(r RawRecord) error {
+			e := ""
+			if r.Err != nil {
+				e = "not-object"
+			}
+			out = append(out, item{r.Line, string(r.Data), e})
+			return nil
+		})
+	}
+}
+
+func TestScannerShapes(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []item
+	}{
+		{"envelope", `{"records":[{"a":1},{"b":2}]}`, []item{{1, `{"a":1}`, ""}, {1, `{"b":2}`, ""}}},
+		{"envelope other keys", `{"x":[{"n":0}],"records":[{"a":"]"}],"value":[{"z":1}]}`, []item{{1, `{"a":"]"}`, ""}}},
+		{"graph page", "{\"@odata.context\":\"x\",\n\"value\":[\n{\"id\":\"1\"},\n{\"id\":\"2\"}],\"@odata.nextLink\":\"n\"}", []item{{3, `{"id":"1"}`, ""}, {4, `{"id":"2"}`, ""}}},
+		{"bare lines crlf bom", "\xEF\xBB\xBF{\"a\":1}\r\n{\"b\":2}\r\n", []item{{1, `{"a":1}`, ""}, {2, `{"b":2}`, ""}}},
+		{"array", `[{"a":1}, {"records":[{"c":3}]}, 5]`, []item{{1, `{"a":1}`, ""}, {1, `{"c":3}`, ""}, {1, `5`, "not-object"}}},
+		{"envelope non object", `{"records":[{"a":1},"x",null]}`, []item{{1, `{"a":1}`, ""}, {1, `"x"`, "not-object"}, {1, `null`, "not-object"}}},
+		{"pretty", "{\n  \"a\": [1, 2.5e-3, true, false, null],\n  \"b\": \"q\\\"\\u00e9\"\n}\n{\"c\":1}", []item{{1, "{\n  \"a\": [1, 2.5e-3, true, false, null],\n  \"b\": \"q\\\"\\u00e9\"\n}", ""}, {5, `{"c":1}`, ""}}},
+		{"truncated then good", "{\"records\":[{\"a\":1\n{\"records\":[{\"b\":2}]}\n", []item{{1, `{"records":[{"a":1`, "syntax"}, {2, `{"b":2}`, ""}}},
+		{"garbage line", "hello world\n{\"b\":2}", []item{{1, "hello world", "syntax"}, {2, `{"b":2}`, ""}}},
+		{"bad literal", "{\"a\":tru}\n{\"b\":2}", []item{{1, `{"a":tru}`, "syntax"}, {2, `{"b":2}`, ""}}},
+		{"missing comma", "{\"a\":1 \"b\":2}\n{\"b\":2}", []item{{1, `{"a":1 "b":2}`, "syntax"}, {2, `{"b":2}`, ""}}},
+		{"mismatch", "{\"a\":[1}\n[2]", []item{{1, `{"a":[1}`, "syntax"}, {2, `2`, "not-object"}}},
+		{"eof mid value", "{\"a\":1}\n{\"b\":", []item{{1, `{"a":1}`, ""}, {2, `{"b":`, "syntax"}}},
+		{"broken pretty resumes next line", "{\n\"a\": x\n}\n{\"ok\":1}", []item{{1, "{\n\"a\":", "syntax"}, {2, `"a"`, "not-object"}, {2, `: x`, "syntax"}, {3, "}", "syntax"}, {4, `{"ok":1}`, ""}}},
+		{"scalar top", `"str" 12`, []item{{1, `"str"`, "not-object"}, {1, `12`, "not-object"}}},
+		{"control char", "{\"a\":\"x\ty\"}\n{\"b\":1}", []item{{1, "{\"a\":\"x\ty\"}", "syntax"}, {2, `{"b":1}`, ""}}},
+		{"empty", " \n\r\n", nil},
+	}
+	for _, tt := range tests {
+		for _, mode := range []string{"whole", "onebyte"} {
+			t.Run(tt.name+"/"+mode, func(t *testing.T) {
+				var r io.Reader = strings.NewReader(tt.in)
+				if mode == "onebyte" {
+					r = iotest.OneByteReader(r)
+				}
+				got := collect(t, r, 0)
+				if len(got) != len(tt.want) {
+					t.Fatalf("got %d items %+v, want %d %+v", len(got), got, len(tt.want), tt.want)
+				}
+				for i := range got {
+					if got[i] != tt.want[i] {
+						t.Errorf("item %d = %+v, want %+v", i, got[i], tt.want[i])
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestScannerTooLarge(t *testing.T) {
+	big := `{"records":[` + strings.Repeat(`{"k":"`+strings.Repeat("x", 100)+`"},`, 100) + `{"k":1}]}`
+	in := big + "\n{\"after\":1}\n"
+	for _, r := range []io.Reader{strings.NewReader(in), iotest.HalfReader(strings.NewReader(in))} {
+		sc := NewScanner(r, 1000)
+		v, err := sc.Next()
+		if err != nil || !errors.Is(v.Err, ErrTooLarge) {
+			t.Fatalf("first value: err=%v v.Err=%v", err, v.Err)
+		}
+		if v.Size != int64(len(big)) || v.SHA256 != sha256.Sum256([]byte(big)) {
+			t.Errorf("size %d sha mismatch=%v, want %d", v.Size, v.SHA256 != sha256.Sum256([]byte(big)), len(big))
+		}
+		if !bytes.HasPrefix([]byte(big), v.Data) || len(v.Data) == 0 {
+			t.Errorf("data is not a prefix of the value")
+		}
+		v, err = sc.Next()
+		if err != nil || v.Err != nil || string(v.Data) != `{"after":1}` || v.Line != 2 {
+			t.Fatalf("after: %q line %d err %v %v", v.Data, v.Line, err, v.Err)
+		}
+	}
+}

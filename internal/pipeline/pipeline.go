@@ -1,0 +1,225 @@
+// Package pipeline runs source → decode → classify → normalize → sinks →
+// ack, calling a batch's ack only when every document of the batch is
+// durable in every sink or dead-lettered.
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
+	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+	"github.com/sspr-exporter/sspr-exporter/internal/stream"
+)
+
+// NamedSink is a sink with the name used in dead letters and logs.
+type NamedSink struct {
+	Name string
+	stream.Sink
+}
+
+// Options configure a Pipeline.
+type Options struct {
+	Decoder Decoder
+	// MaxInFlight is how many batches are processed at once. Batches of a
+	// file source are then finished out of order; replay uses 1.
+	MaxInFlight int
+	// ShutdownGrace bounds how long in-flight batches may take to finish
+	// once the run's context is cancelled.
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
+}
+
+// Pipeline moves batches from a source to the sinks.
+type Pipeline struct {
+	src   stream.Source
+	sinks []NamedSink
+	dl    deadletter.Writer
+	opts  Options
+
+	mu     sync.Mutex
+	counts Counts
+	dead   int64
+}
+
+// New returns a pipeline; it takes ownership of nothing: the caller closes
+// the source, the sinks and the dead-letter writer.
+func New(src stream.Source, sinks []NamedSink, dl deadletter.Writer, opts Options) *Pipeline {
+	if opts.MaxInFlight < 1 {
+		opts.MaxInFlight = 1
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Decoder.Now == nil {
+		opts.Decoder.Now = time.Now
+	}
+	return &Pipeline{src: src, sinks: sinks, dl: dl, opts: opts}
+}
+
+// Run reads until the source ends (nil), ctx is cancelled (nil, after
+// in-flight batches finished or the grace period ran out), or a batch could
+// not be delivered (the error; that batch is not acked).
+func (p *Pipeline) Run(ctx context.Context) error {
+	// In-flight work outlives ctx by up to the grace period so that a
+	// shutdown finishes and acks what it already read.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopGrace := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(p.opts.ShutdownGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancelWork()
+		case <-workCtx.Done():
+		}
+	})
+	defer stopGrace()
+
+	sem := make(chan struct{}, p.opts.MaxInFlight)
+	var wg sync.WaitGroup
+	var errOnce sync.Once
+	var firstErr error
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err })
+	}
+	failed := make(chan struct{})
+	var failedOnce sync.Once
+
+	var readErr error
+loop:
+	for {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		case <-failed:
+			break loop
+		}
+		batch, err := p.src.Read(ctx)
+		if err != nil {
+			<-sem
+			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+				readErr = fmt.Errorf("read source: %w", err)
+			}
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := p.handle(workCtx, batch); err != nil {
+				fail(err)
+				failedOnce.Do(func() { close(failed) })
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return readErr
+}
+
+// handle processes one batch and acks it.
+func (p *Pipeline) handle(ctx context.Context, b stream.Batch) error {
+	res := p.opts.Decoder.Decode(b.Bodies)
+	err := p.deliver(ctx, &res)
+	p.mu.Lock()
+	p.counts.Add(res.Counts)
+	p.mu.Unlock()
+	if b.Ack != nil {
+		if aerr := b.Ack(ctx, err); aerr != nil && err == nil {
+			err = fmt.Errorf("ack: %w", aerr)
+		}
+	}
+	return err
+}
+
+// deliver writes the documents to every sink and the dead letters to the
+// dead-letter output.
+func (p *Pipeline) deliver(ctx context.Context, res *Result) error {
+	for _, r := range res.DeadLetters {
+		if err := p.deadLetter(r); err != nil {
+			return err
+		}
+	}
+	if len(res.Docs) == 0 {
+		return nil
+	}
+	for _, s := range p.sinks {
+		err := s.Write(ctx, res.Docs)
+		if err == nil {
+			continue
+		}
+		rej, ok := stream.AsRejected(err)
+		if !ok {
+			return fmt.Errorf("sink %s: %w", s.Name, err)
+		}
+		for _, d := range rej.Docs {
+			if d.Index < 0 || d.Index >= len(res.Docs) {
+				return fmt.Errorf("sink %s rejected document %d of %d", s.Name, d.Index, len(res.Docs))
+			}
+			if err := p.deadLetter(sinkDeadLetter(p.opts.Decoder.Now(), s.Name, res.DocPos[d.Index], d.Err, &res.Docs[d.Index])); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func sinkDeadLetter(now time.Time, sink string, pos stream.Position, reason error, doc *ecs.Event) deadletter.Record {
+	raw, err := json.Marshal(doc)
+	if err != nil {
+		raw = []byte(doc.Event.ID)
+	}
+	r := deadletter.New(now, deadletter.StageSink, pos, reason, raw)
+	r.Sink = sink
+	return r
+}
+
+func (p *Pipeline) deadLetter(r deadletter.Record) error {
+	if err := p.dl.Write(r); err != nil {
+		return fmt.Errorf("dead letter: %w", err)
+	}
+	p.mu.Lock()
+	p.dead++
+	p.mu.Unlock()
+	p.opts.Logger.Warn("dead letter", "stage", r.Stage, "sink", r.Sink, "source", r.Source.String(), "error", r.Error)
+	return nil
+}
+
+// Summary is the end-of-run account printed by replay.
+type Summary struct {
+	Records      int64            `json:"records"`
+	SSPR         int64            `json:"sspr"`
+	ByAction     map[string]int64 `json:"by_action"`
+	ByOutcome    map[string]int64 `json:"by_outcome"`
+	Dropped      int64            `json:"dropped"`
+	Unsupported  int64            `json:"unsupported"`
+	DeadLettered int64            `json:"dead_lettered"`
+}
+
+// Summary returns the counts so far.
+func (p *Pipeline) Summary() Summary {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := Summary{
+		Records: p.counts.Records, SSPR: p.counts.SSPR, Dropped: p.counts.Dropped,
+		Unsupported: p.counts.Unsupported, DeadLettered: p.dead,
+		ByAction: map[string]int64{}, ByOutcome: map[string]int64{},
+	}
+	for k, v := range p.counts.ByAction {
+		s.ByAction[k] = v
+	}
+	for k, v := range p.counts.ByOutcome {
+		s.ByOutcome[k] = v
+	}
+	return s
+}

@@ -1,0 +1,297 @@
+// Package file is the source that reads Entra records from files, globs and
+// standard input, in any of the shapes the entra package decodes.
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/entra"
+	"github.com/sspr-exporter/sspr-exporter/internal/stream"
+)
+
+// Stdin is the path that names standard input.
+const Stdin = "-"
+
+// Options configure a Source.
+type Options struct {
+	Paths        []string // files and globs; "-" is standard input
+	Follow       bool     // keep reading files as they grow, and pick up new matches
+	PollInterval time.Duration
+	MaxBodyBytes int
+	Stdin        io.Reader // defaults to os.Stdin
+	Logger       *slog.Logger
+
+	// Batches hold up to this many bodies or bytes (defaults 256, 4 MiB).
+	BatchBodies int
+	BatchBytes  int
+}
+
+// Source reads the files in order (or concurrently when following).
+type Source struct {
+	opts   Options
+	bodies chan stream.Body
+	errs   chan error
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	files  []string
+}
+
+// Resolve expands globs and checks that every input exists and can be
+// read, so that a usage error is reported before anything is read. A glob
+// that matches nothing is an error unless following (files may appear).
+func Resolve(paths []string, follow bool) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		if p == Stdin {
+			out = append(out, p)
+			continue
+		}
+		matches, err := filepath.Glob(p)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: bad pattern: %w", p, err)
+		}
+		if matches == nil && !hasMeta(p) {
+			matches = []string{p}
+		}
+		if len(matches) == 0 && !follow {
+			return nil, fmt.Errorf("input %q: no file matches", p)
+		}
+		for _, m := range matches {
+			f, err := os.Open(m)
+			if err != nil {
+				return nil, fmt.Errorf("input: %w", err)
+			}
+			st, err := f.Stat()
+			f.Close()
+			if err != nil {
+				return nil, fmt.Errorf("input: %w", err)
+			}
+			if st.IsDir() {
+				return nil, fmt.Errorf("input %q: is a directory", m)
+			}
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out, nil
+}
+
+func hasMeta(p string) bool {
+	for _, c := range p {
+		switch c {
+		case '*', '?', '[', '\\':
+			return true
+		}
+	}
+	return false
+}
+
+// Open resolves the inputs and starts reading them.
+func Open(opts Options) (*Source, error) {
+	files, err := Resolve(opts.Paths, opts.Follow)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Stdin == nil {
+		opts.Stdin = os.Stdin
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = time.Second
+	}
+	if opts.BatchBodies <= 0 {
+		opts.BatchBodies = 256
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = 4 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Source{opts: opts, bodies: make(chan stream.Body, 64), errs: make(chan error, 1), cancel: cancel, files: files}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(s.bodies)
+		if err := s.produce(ctx); err != nil {
+			s.errs <- err
+		}
+	}()
+	return s, nil
+}
+
+// produce reads every input. Without follow the files are read one after
+// the other so output keeps input order.
+func (s *Source) produce(ctx context.Context) error {
+	if !s.opts.Follow {
+		for _, f := range s.files {
+			if err := s.readFile(ctx, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	started := map[string]bool{}
+	start := func(f string) {
+		started[f] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.readFile(ctx, f); err != nil && ctx.Err() == nil {
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		}()
+	}
+	for _, f := range s.files {
+		start(f)
+	}
+	t := time.NewTicker(s.opts.PollInterval)
+	defer t.Stop()
+	defer wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			return err
+		case <-t.C:
+			// New files matching the patterns (an archive writes a new
+			// PT1H.json every hour) are picked up.
+			more, _ := Resolve(s.opts.Paths, true)
+			for _, f := range more {
+				if !started[f] && f != Stdin {
+					start(f)
+				}
+			}
+		}
+	}
+}
+
+func (s *Source) readFile(ctx context.Context, name string) error {
+	var r io.Reader
+	pos := stream.Position{Kind: "file", File: name}
+	if name == Stdin {
+		r = s.opts.Stdin
+		pos = stream.Position{Kind: "stdin"}
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return fmt.Errorf("input: %w", err)
+		}
+		defer f.Close()
+		r = f
+		if s.opts.Follow {
+			r = &followReader{ctx: ctx, r: f, poll: s.opts.PollInterval}
+		}
+	}
+	sc := entra.NewScanner(r, s.opts.MaxBodyBytes)
+	for {
+		v, err := sc.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("input %s: %w", pos.String(), err)
+		}
+		b := stream.Body{Data: slices.Clone(v.Data), Pos: pos, Err: v.Err}
+		b.Pos.Line = v.Line
+		select {
+		case s.bodies <- b:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// Read returns the next batch: it waits for one body, then takes what else
+// is ready up to the batch limits, so a slow trickle is not held back.
+func (s *Source) Read(ctx context.Context) (stream.Batch, error) {
+	var batch stream.Batch
+	size := 0
+	add := func(b stream.Body) {
+		batch.Bodies = append(batch.Bodies, b)
+		size += len(b.Data)
+	}
+	select {
+	case b, ok := <-s.bodies:
+		if !ok {
+			return stream.Batch{}, s.endErr()
+		}
+		add(b)
+	case <-ctx.Done():
+		return stream.Batch{}, ctx.Err()
+	}
+	for len(batch.Bodies) < s.opts.BatchBodies && size < s.opts.BatchBytes {
+		select {
+		case b, ok := <-s.bodies:
+			if !ok {
+				return batch, nil
+			}
+			add(b)
+			continue
+		default:
+		}
+		break
+	}
+	return batch, nil
+}
+
+func (s *Source) endErr() error {
+	select {
+	case err := <-s.errs:
+		return err
+	default:
+		return io.EOF
+	}
+}
+
+// Close stops reading.
+func (s *Source) Close(context.Context) error {
+	s.cancel()
+	// Drain so a producer blocked on a send can see the cancellation.
+	go func() {
+		for range s.bodies {
+		}
+	}()
+	s.wg.Wait()
+	return nil
+}
+
+// followReader turns end of file into a wait for more data.
+type followReader struct {
+	ctx  context.Context
+	r    io.Reader
+	poll time.Duration
+}
+
+func (f *followReader) Read(p []byte) (int, error) {
+	for {
+		n, err := f.r.Read(p)
+		if n > 0 || (err != nil && err != io.EOF) {
+			return n, err
+		}
+		select {
+		case <-f.ctx.Done():
+			return 0, io.EOF
+		case <-time.After(f.poll):
+		}
+	}
+}

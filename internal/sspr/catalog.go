@@ -1,0 +1,210 @@
+// Package sspr decides which Entra audit records are self-service password
+// reset events and turns each into one ECS document. Everything here is a
+// pure function of its input: no I/O, no clock, no globals that change.
+package sspr
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// Activity is a catalog entry: an activityDisplayName and what it becomes.
+type Activity struct {
+	Name   string   `toml:"name"`   // activityDisplayName, matched case-insensitively
+	Action string   `toml:"action"` // event.action
+	Type   []string `toml:"type"`   // event.type
+}
+
+// ServiceName is the loggedByService value of the SSPR service.
+const ServiceName = "Self-service Password Management"
+
+// Builtin is the built-in catalog.
+var Builtin = []Activity{
+	{"Reset password (self-service)", "password-reset", []string{"user", "change"}},
+	{"Self-service password reset flow activity progress", "password-reset-progress", []string{"user", "info"}},
+	{"Blocked from self-service password reset", "password-reset-blocked", []string{"user", "info"}},
+	{"Unlock user account (self-service)", "account-unlock", []string{"user", "change"}},
+	{"Change password (self-service)", "password-change", []string{"user", "change"}},
+	{"Reset password (by admin)", "password-reset-by-admin", []string{"user", "change"}},
+	{"User registered security info", "security-info-registered", []string{"user", "creation"}},
+	{"User deleted security info", "security-info-deleted", []string{"user", "deletion"}},
+	{"User changed default security info", "security-info-default-changed", []string{"user", "change"}},
+}
+
+// otherTypes is event.type for other activities of the SSPR service.
+var otherTypes = []string{"user", "info"}
+
+// iamTypes are the event.type values ECS expects with event.category iam.
+var iamTypes = []string{"admin", "change", "creation", "deletion", "group", "info", "user"}
+
+var actionRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// Catalog maps activity names to actions and holds the byte-level prefilter
+// derived from those names.
+type Catalog struct {
+	byName  map[string]Activity
+	service string
+	anchors [][]byte // folded substrings; a record can match only if it holds one
+}
+
+// NewCatalog returns the built-in catalog plus extra entries (an extra entry
+// with a built-in name replaces it).
+func NewCatalog(extra []Activity) (*Catalog, error) {
+	c := &Catalog{byName: map[string]Activity{}, service: foldString(ServiceName)}
+	for _, a := range Builtin {
+		c.byName[foldString(a.Name)] = a
+	}
+	for i, a := range extra {
+		if err := ValidateActivity(a); err != nil {
+			return nil, fmt.Errorf("activity %d: %w", i, err)
+		}
+		a.Type = slices.Clone(a.Type)
+		c.byName[foldString(a.Name)] = a
+	}
+	needles := []string{c.service}
+	for k := range c.byName {
+		needles = append(needles, k)
+	}
+	slices.Sort(needles) // deterministic anchor choice
+	c.anchors = chooseAnchors(needles)
+	return c, nil
+}
+
+// ValidateActivity checks one catalog entry.
+func ValidateActivity(a Activity) error {
+	if strings.TrimSpace(a.Name) == "" {
+		return fmt.Errorf("name: must not be empty")
+	}
+	if !actionRE.MatchString(a.Action) {
+		return fmt.Errorf("action: %q must be lowercase letters and digits joined by '-'", a.Action)
+	}
+	if len(a.Type) == 0 {
+		return fmt.Errorf("type: must list at least one event type")
+	}
+	for _, t := range a.Type {
+		if !slices.Contains(iamTypes, t) {
+			return fmt.Errorf("type: %q is not an ECS event type for category iam (%s)", t, strings.Join(iamTypes, ", "))
+		}
+	}
+	return nil
+}
+
+// Lookup returns the activity for an activityDisplayName and loggedByService,
+// and whether the pair is an SSPR event.
+func (c *Catalog) Lookup(name, service string) (Activity, bool) {
+	key := foldString(name)
+	if a, ok := c.byName[key]; ok {
+		return a, true
+	}
+	if foldString(service) != c.service {
+		return Activity{}, false
+	}
+	return Activity{Name: strings.TrimSpace(name), Action: Slug(name), Type: otherTypes}, true
+}
+
+// Slug makes an action from an activity name: lowercased, each run of
+// characters other than letters and digits turned into '-', trimmed.
+func Slug(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+		} else {
+			dash = true
+		}
+	}
+	return b.String()
+}
+
+// foldString is the case folding used for matching: ASCII letters only, so
+// the byte-level prefilter below folds exactly the same way; surrounding
+// white space is ignored.
+func foldString(s string) string {
+	s = strings.TrimSpace(s)
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// foldByte maps every ASCII upper-case letter to its lower case. It also
+// merges some non-letters (for example '@' and '`'); that can only make the
+// prefilter pass more records, never fewer.
+func foldByte(c byte) byte { return c | 0x20 }
+
+// MayMatch reports whether raw could hold an SSPR event. false is a proof
+// that it cannot: every catalog name and the service name contain one of
+// the anchors, matching is ASCII case-insensitive, and a record with a \u
+// escape (which could spell any letter) always passes. scratch is reused
+// between calls to avoid allocation.
+func (c *Catalog) MayMatch(raw []byte, scratch *[]byte) bool {
+	if bytes.Contains(raw, []byte(`\u`)) {
+		return true
+	}
+	buf := *scratch
+	if cap(buf) < len(raw) {
+		buf = make([]byte, len(raw), len(raw)*2)
+	}
+	buf = buf[:len(raw)]
+	foldBytes(buf, raw)
+	*scratch = buf
+	for _, a := range c.anchors {
+		if bytes.Contains(buf, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// chooseAnchors picks a small set of substrings (folded, up to 8 bytes)
+// such that every needle contains at least one; greedy by coverage.
+func chooseAnchors(needles []string) [][]byte {
+	const k = 8
+	uncovered := map[string]bool{}
+	for _, n := range needles {
+		uncovered[n] = true
+	}
+	var anchors [][]byte
+	for len(uncovered) > 0 {
+		best, bestN := "", 0
+		for _, n := range needles {
+			if !uncovered[n] {
+				continue
+			}
+			l := min(k, len(n))
+			for i := 0; i+l <= len(n); i++ {
+				sub := n[i : i+l]
+				cnt := 0
+				for u := range uncovered {
+					if strings.Contains(u, sub) {
+						cnt++
+					}
+				}
+				if cnt > bestN || (cnt == bestN && sub < best) {
+					best, bestN = sub, cnt
+				}
+			}
+		}
+		for u := range uncovered {
+			if strings.Contains(u, best) {
+				delete(uncovered, u)
+			}
+		}
+		a := []byte(best)
+		foldBytes(a, a)
+		anchors = append(anchors, a)
+	}
+	return anchors
+}
