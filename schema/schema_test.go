@@ -1,0 +1,324 @@
+package schema_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/kafka"
+	"github.com/sspr-exporter/sspr-exporter/schema"
+)
+
+func compile(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema.ECSEvent))
+	if err != nil {
+		t.Fatalf("schema JSON: %v", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource(schema.ID, doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile(schema.ID)
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	return s
+}
+
+func raw(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(schema.ECSEvent, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestAnnotations(t *testing.T) {
+	m := raw(t)
+	if m["$schema"] != "https://json-schema.org/draft/2020-12/schema" {
+		t.Errorf("$schema = %v", m["$schema"])
+	}
+	if m["$id"] != schema.ID {
+		t.Errorf("$id = %v, want %s", m["$id"], schema.ID)
+	}
+	if m["version"] != schema.Version {
+		t.Errorf("version = %v, want %s", m["version"], schema.Version)
+	}
+	if schema.Version != kafka.SchemaVersion {
+		t.Errorf("schema version %s, Kafka header version %s", schema.Version, kafka.SchemaVersion)
+	}
+	if s, _ := m["title"].(string); s == "" {
+		t.Error("no title")
+	}
+	compile(t)
+}
+
+// resolve follows a local "$ref": "#/$defs/name".
+func resolve(t *testing.T, root, node map[string]any) map[string]any {
+	t.Helper()
+	ref, ok := node["$ref"].(string)
+	if !ok {
+		return node
+	}
+	name, found := strings.CutPrefix(ref, "#/$defs/")
+	if !found {
+		t.Fatalf("unexpected $ref %s", ref)
+	}
+	def, ok := root["$defs"].(map[string]any)[name].(map[string]any)
+	if !ok {
+		t.Fatalf("$ref %s not found", ref)
+	}
+	return def
+}
+
+// TestSchemaMatchesEvent walks ecs.Event's JSON fields and the schema's
+// property tree together: same properties, same types, required exactly
+// for the fields that are always encoded, and no other properties allowed.
+func TestSchemaMatchesEvent(t *testing.T) {
+	root := raw(t)
+	var walk func(path string, typ reflect.Type, node map[string]any)
+	walk = func(path string, typ reflect.Type, node map[string]any) {
+		node = resolve(t, root, node)
+		switch typ.Kind() {
+		case reflect.String:
+			if node["type"] != "string" {
+				t.Errorf("%s: schema type %v, want string", path, node["type"])
+			}
+			if node["minLength"] == nil && node["enum"] == nil && node["const"] == nil && node["pattern"] == nil {
+				t.Errorf("%s: string without minLength, enum, const or pattern admits \"\"", path)
+			}
+		case reflect.Slice:
+			if node["type"] != "array" {
+				t.Errorf("%s: schema type %v, want array", path, node["type"])
+			}
+			if node["minItems"] != float64(1) {
+				t.Errorf("%s: minItems %v, want 1", path, node["minItems"])
+			}
+			items, _ := node["items"].(map[string]any)
+			if items == nil {
+				t.Errorf("%s: no items schema", path)
+				return
+			}
+			walk(path+"[]", typ.Elem(), items)
+		case reflect.Map:
+			if typ.Key().Kind() != reflect.String || typ.Elem().Kind() != reflect.String {
+				t.Fatalf("%s: unexpected map type %s", path, typ)
+			}
+			if node["type"] != "object" || node["properties"] != nil {
+				t.Errorf("%s: want an object schema without fixed properties", path)
+			}
+			ap, _ := node["additionalProperties"].(map[string]any)
+			if ap == nil {
+				t.Errorf("%s: additionalProperties must be a schema for the values", path)
+				return
+			}
+			walk(path+".*", typ.Elem(), ap)
+			if node["minProperties"] != float64(1) {
+				t.Errorf("%s: minProperties %v, want 1", path, node["minProperties"])
+			}
+		case reflect.Struct:
+			if node["type"] != "object" {
+				t.Errorf("%s: schema type %v, want object", path, node["type"])
+			}
+			if node["additionalProperties"] != false {
+				t.Errorf("%s: additionalProperties must be false", path)
+			}
+			props, _ := node["properties"].(map[string]any)
+			var fields, required []string
+			for i := range typ.NumField() {
+				f := typ.Field(i)
+				name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+				if name == "-" || !f.IsExported() {
+					continue
+				}
+				fields = append(fields, name)
+				if !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") {
+					required = append(required, name)
+				}
+				p, ok := props[name].(map[string]any)
+				if !ok {
+					t.Errorf("%s.%s: field of ecs.Event missing from the schema", path, name)
+					continue
+				}
+				walk(path+"."+name, f.Type, p)
+			}
+			for name := range props {
+				if !slices.Contains(fields, name) {
+					t.Errorf("%s.%s: in the schema but not in ecs.Event", path, name)
+				}
+			}
+			var req []string
+			if r, ok := node["required"].([]any); ok {
+				for _, x := range r {
+					req = append(req, x.(string))
+				}
+			}
+			sort.Strings(req)
+			sort.Strings(required)
+			if !slices.Equal(req, required) {
+				t.Errorf("%s: required %v, want %v (the fields encoded even when empty)", path, req, required)
+			}
+			if len(required) == 0 && node["minProperties"] != float64(1) {
+				t.Errorf("%s: an object of optional fields needs minProperties 1", path)
+			}
+		default:
+			t.Fatalf("%s: Go type %s not handled", path, typ)
+		}
+	}
+	walk("", reflect.TypeOf(ecs.Event{}), root)
+}
+
+// full is a document with every field set.
+func full() ecs.Event {
+	return ecs.Event{
+		Timestamp: "2026-11-02T08:00:08.3103016Z",
+		ECS:       ecs.ECSMeta{Version: ecs.Version},
+		Event: ecs.EventMeta{
+			Kind: "event", Category: []string{"iam"}, Type: []string{"user", "change"},
+			Action: "password-reset", Outcome: "failure", ID: "SSPR_x", Reason: "FuzzyPolicyViolationInvalidPassword",
+			Provider: "Self-service Password Management", Dataset: ecs.Dataset, Original: `{"a":1}`,
+		},
+		User: ecs.User{
+			ID: "u1", Name: "a@contoso.example", FullName: "A B", Domain: "contoso.example",
+			Target: ecs.TargetUser{ID: "u2", Name: "c@contoso.example", FullName: "C D", Domain: "contoso.example"},
+		},
+		Related:   ecs.Related{User: []string{"u1", "u2"}, IP: []string{"203.0.113.10", "2001:db8::1"}},
+		Source:    ecs.Source{IP: "2001:db8::1"},
+		Cloud:     ecs.Cloud{Provider: "azure", Account: ecs.CloudAccount{ID: "tenant"}},
+		UserAgent: ecs.UserAgent{Original: "Mozilla/5.0"},
+		Azure: ecs.Azure{
+			CorrelationID: "c", TenantID: "tenant", ResourceID: "/tenants/tenant/providers/Microsoft.aadiam",
+			AuditLogs: ecs.AuditLogs{
+				Category: "UserManagement", OperationName: "Reset password (self-service)", OperationType: "Update",
+				OperationVersion: "1.0", Result: "failure", ResultReason: "r", LoggedByService: "Self-service Password Management",
+				AdditionalDetails: map[string]string{"User-Agent": "Mozilla/5.0"},
+				InitiatedBy:       ecs.InitiatedBy{App: ecs.App{AppID: "a", DisplayName: "d", ServicePrincipalID: "s", ServicePrincipalName: "n"}},
+				TargetResources: []ecs.TargetResource{{
+					ID: "u2", DisplayName: "C D", Type: "User", UserPrincipalName: "c@contoso.example", GroupType: "g",
+					ModifiedProperties: []ecs.ModifiedProperty{{DisplayName: "p", OldValue: "o", NewValue: "n"}},
+				}},
+			},
+		},
+	}
+}
+
+// zeroFields lists the exported fields of v that are zero, recursively, so
+// that full() keeps covering every field as the struct grows.
+func zeroFields(path string, v reflect.Value) []string {
+	var out []string
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if !f.IsExported() || f.Tag.Get("json") == "-" {
+				continue
+			}
+			out = append(out, zeroFields(path+"."+f.Name, v.Field(i))...)
+		}
+	case reflect.Slice:
+		if v.Len() == 0 {
+			return []string{path}
+		}
+		out = append(out, zeroFields(path+"[0]", v.Index(0))...)
+	default:
+		if v.IsZero() {
+			return []string{path}
+		}
+	}
+	return out
+}
+
+func instance(t *testing.T, v any) any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+func TestFullDocumentValid(t *testing.T) {
+	d := full()
+	if z := zeroFields("Event", reflect.ValueOf(d)); len(z) > 0 {
+		t.Fatalf("full() leaves fields unset: %v", z)
+	}
+	if err := compile(t).Validate(instance(t, d)); err != nil {
+		t.Fatalf("full document rejected: %v", err)
+	}
+	min := ecs.Event{Timestamp: "2026-11-02T08:00:08Z", ECS: ecs.ECSMeta{Version: ecs.Version}, Event: ecs.EventMeta{
+		Kind: "event", Category: []string{"iam"}, Type: []string{"info"}, Action: "x", Outcome: "unknown", ID: "i", Dataset: ecs.Dataset,
+	}}
+	if err := compile(t).Validate(instance(t, min)); err != nil {
+		t.Fatalf("minimal document rejected: %v", err)
+	}
+}
+
+// TestSchemaRejects: each mutation of a valid document must be refused.
+func TestSchemaRejects(t *testing.T) {
+	sch := compile(t)
+	cases := map[string]func(m map[string]any){
+		"unknown top-level field":  func(m map[string]any) { m["message"] = "x" },
+		"unknown nested field":     func(m map[string]any) { obj(m, "user")["email"] = "x" },
+		"empty string":             func(m map[string]any) { obj(m, "user")["name"] = "" },
+		"null":                     func(m map[string]any) { obj(m, "user")["name"] = nil },
+		"empty array":              func(m map[string]any) { obj(m, "related")["user"] = []any{} },
+		"empty object":             func(m map[string]any) { m["user_agent"] = map[string]any{} },
+		"empty nested object":      func(m map[string]any) { obj(m, "user")["target"] = map[string]any{} },
+		"missing event.id":         func(m map[string]any) { delete(obj(m, "event"), "id") },
+		"missing @timestamp":       func(m map[string]any) { delete(m, "@timestamp") },
+		"missing ecs.version":      func(m map[string]any) { delete(obj(m, "ecs"), "version") },
+		"timestamp with offset":    func(m map[string]any) { m["@timestamp"] = "2026-11-02T08:00:08+00:00" },
+		"timestamp without zone":   func(m map[string]any) { m["@timestamp"] = "2026-11-02T08:00:08" },
+		"timestamp 10 digits":      func(m map[string]any) { m["@timestamp"] = "2026-11-02T08:00:08.1234567890Z" },
+		"timestamp not a date":     func(m map[string]any) { m["@timestamp"] = "2026-13-02T08:00:08Z" },
+		"kind alert":               func(m map[string]any) { obj(m, "event")["kind"] = "alert" },
+		"category authentication":  func(m map[string]any) { obj(m, "event")["category"] = []any{"authentication"} },
+		"type start":               func(m map[string]any) { obj(m, "event")["type"] = []any{"start"} },
+		"outcome ok":               func(m map[string]any) { obj(m, "event")["outcome"] = "ok" },
+		"action with spaces":       func(m map[string]any) { obj(m, "event")["action"] = "Reset password" },
+		"other dataset":            func(m map[string]any) { obj(m, "event")["dataset"] = "azure.auditlogs" },
+		"bad ip":                   func(m map[string]any) { obj(m, "source")["ip"] = "<null>" },
+		"bad related ip":           func(m map[string]any) { obj(m, "related")["ip"] = []any{"1.2.3"} },
+		"additional detail empty":  func(m map[string]any) { obj(obj(obj(m, "azure"), "auditlogs"), "additional_details")["k"] = "" },
+		"additional detail number": func(m map[string]any) { obj(obj(obj(m, "azure"), "auditlogs"), "additional_details")["k"] = 1 },
+		"additional details empty": func(m map[string]any) { obj(obj(m, "azure"), "auditlogs")["additional_details"] = map[string]any{} },
+		"empty target resource": func(m map[string]any) {
+			obj(obj(m, "azure"), "auditlogs")["target_resources"] = []any{map[string]any{}}
+		},
+		"duplicate category": func(m map[string]any) { obj(m, "event")["category"] = []any{"iam", "iam"} },
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			b, err := json.Marshal(full())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			mutate(m)
+			if err := sch.Validate(instance(t, m)); err == nil {
+				t.Errorf("accepted")
+			}
+		})
+	}
+}
+
+func obj(m map[string]any, key string) map[string]any {
+	return m[key].(map[string]any)
+}
