@@ -32,6 +32,7 @@ type parser struct {
 	trackDepth  int  // depth whose elements are records; 0 = none yet
 	trackActive bool
 	elemStart   int // offset from vstart
+	skipStack   []byte
 
 	shifted int // how far refills moved the buffer since last taken
 }
@@ -121,21 +122,40 @@ func (p *parser) run(vstart int) (int, error) {
 			}
 			p.beginValue(pos)
 			switch c {
-			case '{':
-				p.stack = append(p.stack, '{')
-				p.exp = expKeyOrClose
-				pos++
-			case '[':
-				if len(p.stack) == 1 && p.stack[0] == '{' && p.lastKeyEnv && p.trackDepth == 0 {
+			case '{', '[':
+				envArray := c == '[' && len(p.stack) == 1 && p.stack[0] == '{' && p.lastKeyEnv && p.trackDepth == 0
+				if len(p.stack) > 0 && !envArray {
+					// Below the envelope only structure is followed: the
+					// records that may be SSPR events are fully parsed
+					// later, the rest are dropped unread.
+					end, err := p.skip(pos)
+					if err != nil {
+						return 0, err
+					}
+					if end < 0 {
+						pos -= p.takeShift()
+						continue
+					}
+					pos = end
+					if p.endValue(pos) {
+						return pos, nil
+					}
+					continue
+				}
+				if envArray {
 					p.trackDepth = 2
 					p.trackActive = true
 					p.envelope = true
-				} else if len(p.stack) == 0 {
+				} else if c == '[' {
 					p.trackDepth = 1
 					p.trackActive = true
 				}
-				p.stack = append(p.stack, '[')
-				p.exp = expValueOrClose
+				p.stack = append(p.stack, c)
+				if c == '{' {
+					p.exp = expKeyOrClose
+				} else {
+					p.exp = expValueOrClose
+				}
 				pos++
 			case '"':
 				end, err := p.str(pos)
@@ -252,6 +272,51 @@ func (p *parser) closed(pos int) bool {
 		p.trackActive = false // the records array itself closed
 	}
 	return p.endValue(pos)
+}
+
+// skip follows a nested object or array starting at pos to its end,
+// checking strings and bracket nesting but not the grammar between them.
+// It returns the index past the container, or -1 when the buffer was
+// refilled and the container must be scanned again.
+func (p *parser) skip(pos int) (int, error) {
+	s := p.s
+	st := p.skipStack[:0]
+	defer func() { p.skipStack = st[:0] }()
+	i := pos
+	for {
+		if i >= s.end {
+			_, ok, err := p.more(pos)
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				return 0, p.syntax(i-p.takeShift(), "unexpected end of input")
+			}
+			return -1, nil
+		}
+		switch c := s.buf[i]; c {
+		case '"':
+			end, err := p.str(i)
+			if err != nil || end < 0 {
+				return end, err
+			}
+			i = end
+		case '{', '[':
+			st = append(st, c)
+			i++
+		case '}', ']':
+			if len(st) == 0 || closer(st[len(st)-1]) != c {
+				return 0, p.syntax(i, "unexpected %q", c)
+			}
+			st = st[:len(st)-1]
+			i++
+			if len(st) == 0 {
+				return i, nil
+			}
+		default:
+			i++
+		}
+	}
 }
 
 // str scans the string starting at the quote at pos and returns the index

@@ -10,8 +10,9 @@ var ErrNotObject = errors.New("record is not a JSON object")
 
 // RawRecord is one audit record as bytes, with the line it began on.
 type RawRecord struct {
-	Data []byte
-	Line int64
+	Data   []byte
+	Line   int64
+	Offset int // where Data starts within the value's Data
 	// Err is set when the element cannot be a record (ErrNotObject); Data
 	// then holds the element for the dead letter.
 	Err error
@@ -32,7 +33,7 @@ func (v *Value) Records(fn func(RawRecord) error) error {
 		for _, e := range v.elems {
 			line += int64(bytes.Count(v.Data[at:e.start], nl))
 			at = e.start
-			r := RawRecord{Data: v.Data[e.start:e.end], Line: line}
+			r := RawRecord{Data: v.Data[e.start:e.end], Line: line, Offset: e.start}
 			if r.Data[0] != '{' {
 				r.Err = ErrNotObject
 			} else if v.kind == '[' && mayBeEnvelope(r.Data) {
@@ -64,5 +65,8 @@ func nested(r RawRecord, fn func(RawRecord) error) error {
 		return fn(r)
 	}
 	v.Line = r.Line
-	return v.Records(fn)
+	return v.Records(func(in RawRecord) error {
+		in.Offset += r.Offset
+		return fn(in)
+	})
 }

@@ -208,40 +208,31 @@ func (s *Scanner) scanValue() (Value, bool) {
 	if errors.Is(err, ErrTooLarge) {
 		return s.skipOversize(vstart, line), true
 	}
-	// Syntax error: dead-letter what was read, at least the whole first
-	// line, and resume on the next line.
+	// Syntax error. Scanning resumes on the next line, so everything after
+	// the value's first line is read again; the dead letter holds that
+	// first line, which nothing else will see.
 	se := err.(*SyntaxError)
-	errPos := int(se.Offset - s.base)
 	eol := bytes.IndexByte(s.buf[vstart:s.end], '\n')
 	for eol < 0 && !s.eof && s.end-vstart < s.max {
 		shift, ok := s.fill(vstart)
 		vstart -= shift
-		errPos -= shift
 		if !ok {
 			break
 		}
 		eol = bytes.IndexByte(s.buf[vstart:s.end], '\n')
 	}
-	var resume int
+	resume := vstart + eol + 1
+	longLine := false
 	if eol < 0 {
 		// No newline: the rest of the input (up to the limit) is one line.
 		eol = s.end - vstart
 		resume = s.end
-	} else {
-		resume = vstart + eol + 1
+		longLine = !s.eof
 	}
-	cut := vstart + eol
-	if errPos > cut {
-		cut = errPos
-	}
-	if cut > s.end {
-		cut = s.end
-	}
-	data := bytes.TrimRight(s.buf[vstart:cut], " \t\r\n")
+	data := bytes.TrimRight(s.buf[vstart:vstart+eol], " \t\r\n")
 	s.line = line + 1
 	s.start = resume
-	if resume == s.end && eol == s.end-vstart && !s.eof {
-		// The first line is longer than the limit: skip to its end.
+	if longLine {
 		s.skipLine()
 	}
 	return Value{Data: data, Line: line, Err: se, Size: int64(len(data))}, true
@@ -268,7 +259,7 @@ func (s *Scanner) skipLine() {
 // structure only as far as needed to find where it ends.
 func (s *Scanner) skipOversize(vstart int, line int64) Value {
 	h := sha256.New()
-	keep := truncatedKeep
+	keep := min(truncatedKeep, s.max)
 	if keep > s.end-vstart {
 		keep = s.end - vstart
 	}

@@ -67,7 +67,7 @@ func TestScannerShapes(t *testing.T) {
 		{"missing comma", "{\"a\":1 \"b\":2}\n{\"b\":2}", []item{{1, `{"a":1 "b":2}`, "syntax"}, {2, `{"b":2}`, ""}}},
 		{"mismatch", "{\"a\":[1}\n[2]", []item{{1, `{"a":[1}`, "syntax"}, {2, `2`, "not-object"}}},
 		{"eof mid value", "{\"a\":1}\n{\"b\":", []item{{1, `{"a":1}`, ""}, {2, `{"b":`, "syntax"}}},
-		{"broken pretty resumes next line", "{\n\"a\": x\n}\n{\"ok\":1}", []item{{1, "{\n\"a\":", "syntax"}, {2, `"a"`, "not-object"}, {2, `: x`, "syntax"}, {3, "}", "syntax"}, {4, `{"ok":1}`, ""}}},
+		{"broken pretty resumes next line", "{\n\"a\": x\n}\n{\"ok\":1}", []item{{1, "{", "syntax"}, {2, `"a"`, "not-object"}, {2, `: x`, "syntax"}, {3, "}", "syntax"}, {4, `{"ok":1}`, ""}}},
 		{"scalar top", `"str" 12`, []item{{1, `"str"`, "not-object"}, {1, `12`, "not-object"}}},
 		{"control char", "{\"a\":\"x\ty\"}\n{\"b\":1}", []item{{1, "{\"a\":\"x\ty\"}", "syntax"}, {2, `{"b":1}`, ""}}},
 		{"empty", " \n\r\n", nil},

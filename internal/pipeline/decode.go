@@ -80,11 +80,14 @@ func (d *Decoder) dead(res *Result, stage string, pos stream.Position, err error
 }
 
 func (d *Decoder) body(b *stream.Body, res *Result, st *decodeState) {
-	if b.Err != nil {
+	switch {
+	case b.Form == stream.FormRecord:
+		d.record(entra.RawRecord{Data: b.Data, Line: 1, Err: b.Err}, b.Pos, res, st)
+		return
+	case b.Err != nil:
 		d.failed(res, b.Pos, b.Err, b.Data)
 		return
-	}
-	if b.Normalized {
+	case b.Form == stream.FormDocument:
 		d.document(b.Data, b.Pos, res)
 		return
 	}
@@ -98,12 +101,6 @@ func (d *Decoder) body(b *stream.Body, res *Result, st *decodeState) {
 		if v.Err != nil {
 			d.failed(res, pos, v.Err, v.Data)
 			continue
-		}
-		if deadletter.LooksLike(v.Data) {
-			if dl, ok := deadletter.Parse(v.Data); ok {
-				d.redrive(dl, pos, res, st)
-				continue
-			}
 		}
 		_ = v.Records(func(raw entra.RawRecord) error {
 			d.record(raw, b.Pos.AtLine(raw.Line), res, st)
@@ -137,7 +134,10 @@ func (d *Decoder) redrive(dl deadletter.Record, at stream.Position, res *Result,
 		d.dead(res, deadletter.StageDecode, at, fmt.Errorf("re-drive: %w", err), nil)
 		return
 	}
-	body := stream.Body{Data: payload, Pos: dl.Source, Normalized: dl.Stage == deadletter.StageSink}
+	body := stream.Body{Data: payload, Pos: dl.Source}
+	if dl.Stage == deadletter.StageSink {
+		body.Form = stream.FormDocument
+	}
 	if body.Pos.Kind == "" {
 		body.Pos = at
 	}
@@ -175,6 +175,12 @@ func (d *Decoder) emit(res *Result, doc ecs.Event, pos stream.Position) {
 }
 
 func (d *Decoder) record(raw entra.RawRecord, pos stream.Position, res *Result, st *decodeState) {
+	if deadletter.LooksLike(raw.Data) {
+		if dl, ok := deadletter.Parse(raw.Data); ok {
+			d.redrive(dl, pos, res, st)
+			return
+		}
+	}
 	res.Counts.Records++
 	if raw.Err != nil {
 		d.dead(res, deadletter.StageDecode, pos, raw.Err, raw.Data)

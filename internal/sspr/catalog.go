@@ -155,7 +155,7 @@ func (c *Catalog) MayMatch(raw []byte, scratch *[]byte) bool {
 	}
 	buf := *scratch
 	if cap(buf) < len(raw) {
-		buf = make([]byte, len(raw), len(raw)*2)
+		buf = make([]byte, len(raw), 2*len(raw))
 	}
 	buf = buf[:len(raw)]
 	foldBytes(buf, raw)
@@ -168,13 +168,27 @@ func (c *Catalog) MayMatch(raw []byte, scratch *[]byte) bool {
 	return false
 }
 
-// chooseAnchors picks a small set of substrings (folded, up to 8 bytes)
-// such that every needle contains at least one; greedy by coverage.
+// chooseAnchors picks a few substrings (folded, 4 to 8 bytes) such that
+// every needle contains at least one: greedy by coverage, then by how rare
+// the first byte is (bytes.Index skips ahead by the first byte), then by
+// length (fewer false candidates).
 func chooseAnchors(needles []string) [][]byte {
-	const k = 8
+	const minLen, maxLen = 4, 8
 	uncovered := map[string]bool{}
 	for _, n := range needles {
 		uncovered[n] = true
+	}
+	better := func(sub string, cnt int, best string, bestN int) bool {
+		if cnt != bestN {
+			return cnt > bestN
+		}
+		if rank(sub[0]) != rank(best[0]) {
+			return rank(sub[0]) < rank(best[0])
+		}
+		if len(sub) != len(best) {
+			return len(sub) > len(best)
+		}
+		return sub < best
 	}
 	var anchors [][]byte
 	for len(uncovered) > 0 {
@@ -183,17 +197,18 @@ func chooseAnchors(needles []string) [][]byte {
 			if !uncovered[n] {
 				continue
 			}
-			l := min(k, len(n))
-			for i := 0; i+l <= len(n); i++ {
-				sub := n[i : i+l]
-				cnt := 0
-				for u := range uncovered {
-					if strings.Contains(u, sub) {
-						cnt++
+			for l := min(minLen, len(n)); l <= min(maxLen, len(n)); l++ {
+				for i := 0; i+l <= len(n); i++ {
+					sub := n[i : i+l]
+					cnt := 0
+					for u := range uncovered {
+						if strings.Contains(u, sub) {
+							cnt++
+						}
 					}
-				}
-				if cnt > bestN || (cnt == bestN && sub < best) {
-					best, bestN = sub, cnt
+					if bestN == 0 || better(sub, cnt, best, bestN) {
+						best, bestN = sub, cnt
+					}
 				}
 			}
 		}

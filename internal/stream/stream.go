@@ -70,10 +70,25 @@ type Body struct {
 	// (for example a value that failed to parse); Data holds what was read of
 	// it and the pipeline dead-letters it at the decode stage.
 	Err error
-	// Normalized means Data is an ECS document rather than Entra input: a
-	// sink dead letter being re-driven, which goes straight to the sinks.
-	Normalized bool
+	// Form says what Data holds.
+	Form Form
 }
+
+// Form is the kind of data a body holds.
+type Form uint8
+
+// Forms.
+const (
+	// FormInput is Entra input in any shape the decoder reads (an Event
+	// Hubs body, lines of records, a Graph page...).
+	FormInput Form = iota
+	// FormRecord is exactly one record (or one element that should have
+	// been a record, with Err set), already split out by the source.
+	FormRecord
+	// FormDocument is an ECS document: a re-driven sink dead letter, which
+	// goes straight to the sinks.
+	FormDocument
+)
 
 // Batch is what a source hands out: bodies in order and an acknowledgement.
 type Batch struct {

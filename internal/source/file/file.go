@@ -211,13 +211,38 @@ func (s *Source) readFile(ctx context.Context, name string) error {
 			}
 			return fmt.Errorf("input %s: %w", pos.String(), err)
 		}
-		b := stream.Body{Data: slices.Clone(v.Data), Pos: pos, Err: v.Err}
-		b.Pos.Line = v.Line
-		select {
-		case s.bodies <- b:
-		case <-ctx.Done():
+		if v.Err != nil {
+			b := stream.Body{Data: slices.Clone(v.Data), Pos: pos, Err: v.Err}
+			b.Pos.Line = v.Line
+			if !s.send(ctx, b) {
+				return nil
+			}
+			continue
+		}
+		// The scanner has split the value into records already; hand them
+		// on as such so they are not scanned twice. One copy per value.
+		data := slices.Clone(v.Data)
+		stop := v.Records(func(r entra.RawRecord) error {
+			end := r.Offset + len(r.Data)
+			b := stream.Body{Data: data[r.Offset:end:end], Pos: pos, Err: r.Err, Form: stream.FormRecord}
+			b.Pos.Line = r.Line
+			if !s.send(ctx, b) {
+				return context.Canceled
+			}
+			return nil
+		})
+		if stop != nil {
 			return nil
 		}
+	}
+}
+
+func (s *Source) send(ctx context.Context, b stream.Body) bool {
+	select {
+	case s.bodies <- b:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

@@ -1,0 +1,314 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
+	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+	"github.com/sspr-exporter/sspr-exporter/internal/sspr"
+	"github.com/sspr-exporter/sspr-exporter/internal/stream"
+)
+
+const ssprRecord = `{"time":"2026-11-02T08:00:08Z","category":"AuditLogs","tenantId":"50a74cff-026f-4c84-aa8f-f5f8d837115f","properties":{"id":"ID","result":"success","activityDisplayName":"Reset password (self-service)","activityDateTime":"2026-11-02T08:00:08.5+00:00","loggedByService":"Self-service Password Management","initiatedBy":{"user":{"id":"u1","userPrincipalName":"a@contoso.example","ipAddress":"203.0.113.7"}},"targetResources":[{"id":"u1","type":"User","userPrincipalName":"a@contoso.example"}]}}`
+
+const otherRecord = `{"time":"2026-11-02T08:00:08Z","category":"AuditLogs","properties":{"id":"X","activityDisplayName":"Update user","loggedByService":"Core Directory"}}`
+
+func record(id string) string { return strings.Replace(ssprRecord, `"id":"ID"`, `"id":"`+id+`"`, 1) }
+
+// fakeSource hands out prepared batches and records acks.
+type fakeSource struct {
+	mu      sync.Mutex
+	batches []stream.Batch
+	acks    map[int]error
+	acked   chan int
+}
+
+func newFakeSource(bodies ...[]string) *fakeSource {
+	s := &fakeSource{acks: map[int]error{}, acked: make(chan int, len(bodies))}
+	for i, bs := range bodies {
+		var b stream.Batch
+		for _, d := range bs {
+			b.Bodies = append(b.Bodies, stream.Body{Data: []byte(d), Pos: stream.Position{Kind: "eventhubs", Partition: "0", Offset: string(rune('0' + i))}})
+		}
+		b.Ack = func(_ context.Context, err error) error {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if _, dup := s.acks[i]; dup {
+				panic("ack called twice")
+			}
+			s.acks[i] = err
+			s.acked <- i
+			return nil
+		}
+		s.batches = append(s.batches, b)
+	}
+	return s
+}
+
+func (s *fakeSource) Read(ctx context.Context) (stream.Batch, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.batches) == 0 {
+		return stream.Batch{}, io.EOF
+	}
+	b := s.batches[0]
+	s.batches = s.batches[1:]
+	return b, nil
+}
+
+func (s *fakeSource) Close(context.Context) error { return nil }
+
+// memSink stores documents; reject and fail shape its answers.
+type memSink struct {
+	mu     sync.Mutex
+	docs   []ecs.Event
+	reject map[string]bool // ids to reject
+	fail   error
+	block  chan struct{} // when set, Write waits for it or ctx
+}
+
+func (m *memSink) Write(ctx context.Context, docs []ecs.Event) error {
+	if m.block != nil {
+		select {
+		case <-m.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	var rej stream.Rejected
+	for i, d := range docs {
+		if m.reject[d.Event.ID] {
+			rej.Docs = append(rej.Docs, stream.Rejection{Index: i, Err: errors.New("mapping conflict")})
+			continue
+		}
+		m.docs = append(m.docs, d)
+	}
+	if len(rej.Docs) > 0 {
+		rej.Sink = "mem"
+		return &rej
+	}
+	return nil
+}
+
+func (m *memSink) Close(context.Context) error { return nil }
+
+func (m *memSink) ids() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, d := range m.docs {
+		out = append(out, d.Event.ID)
+	}
+	return out
+}
+
+func testDecoder(t *testing.T) Decoder {
+	t.Helper()
+	cat, err := sspr.NewCatalog(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Decoder{Catalog: cat, Now: func() time.Time { return time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC) }}
+}
+
+func deadLetters(t *testing.T, buf *bytes.Buffer) []deadletter.Record {
+	t.Helper()
+	var out []deadletter.Record
+	for _, line := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte{'\n'}) {
+		if len(line) == 0 {
+			continue
+		}
+		r, ok := deadletter.Parse(line)
+		if !ok {
+			t.Fatalf("not a dead-letter line: %s", line)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestPipelineDeliversAndAcks(t *testing.T) {
+	src := newFakeSource(
+		[]string{`{"records":[` + record("a") + `,` + otherRecord + `]}`},
+		[]string{`{"records":[` + record("b") + `, 42]}`, `not json`},
+	)
+	s1, s2 := &memSink{}, &memSink{reject: map[string]bool{"b": true}}
+	var dl bytes.Buffer
+	p := New(src, []NamedSink{{"one", s1}, {"two", s2}}, deadletter.NewNDJSON(&dl), Options{Decoder: testDecoder(t)})
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s1.ids(), ","); got != "a,b" {
+		t.Errorf("sink one got %q", got)
+	}
+	if got := strings.Join(s2.ids(), ","); got != "a" {
+		t.Errorf("sink two got %q", got)
+	}
+	for i := 0; i < 2; i++ {
+		if err, ok := src.acks[i]; !ok || err != nil {
+			t.Errorf("batch %d: acked=%v err=%v", i, ok, err)
+		}
+	}
+	dls := deadLetters(t, &dl)
+	if len(dls) != 3 {
+		t.Fatalf("dead letters: %d, want 3: %s", len(dls), dl.String())
+	}
+	stages := map[string]int{}
+	for _, r := range dls {
+		stages[r.Stage]++
+		if r.Source.Kind != "eventhubs" || r.Source.Partition != "0" {
+			t.Errorf("dead letter without position: %+v", r.Source)
+		}
+	}
+	if stages["decode"] != 2 || stages["sink"] != 1 {
+		t.Errorf("stages %v", stages)
+	}
+	for _, r := range dls {
+		if r.Stage == "sink" {
+			payload, _ := r.Payload()
+			var doc ecs.Event
+			if r.Sink != "two" || json.Unmarshal(payload, &doc) != nil || doc.Event.ID != "b" {
+				t.Errorf("sink dead letter: sink=%q payload=%s", r.Sink, payload)
+			}
+		}
+	}
+	sum := p.Summary()
+	if sum.Records != 4 || sum.SSPR != 2 || sum.Dropped != 1 || sum.DeadLettered != 3 || sum.ByAction["password-reset"] != 2 {
+		t.Errorf("summary %+v", sum)
+	}
+}
+
+func TestPipelineSinkFailureIsNotAcked(t *testing.T) {
+	src := newFakeSource([]string{record("a")}, []string{record("b")})
+	failing := &memSink{fail: errors.New("cluster unavailable")}
+	var dl bytes.Buffer
+	p := New(src, []NamedSink{{"es", failing}}, deadletter.NewNDJSON(&dl), Options{Decoder: testDecoder(t)})
+	err := p.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "cluster unavailable") {
+		t.Fatalf("Run error = %v", err)
+	}
+	if src.acks[0] == nil {
+		t.Errorf("batch acked without error after a sink failure")
+	}
+	if dl.Len() != 0 {
+		t.Errorf("sink failure was dead-lettered: %s", dl.String())
+	}
+}
+
+func TestPipelineShutdownFinishesInFlight(t *testing.T) {
+	src := newFakeSource([]string{record("a")}, []string{record("b")})
+	sink := &memSink{block: make(chan struct{})}
+	p := New(src, []NamedSink{{"slow", sink}}, deadletter.NewNDJSON(io.Discard), Options{Decoder: testDecoder(t), ShutdownGrace: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	cancel() // stop reading while the first batch is held in the sink
+	close(sink.block)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Whatever was read was delivered and acked without error.
+	for i, err := range src.acks {
+		if err != nil {
+			t.Errorf("batch %d acked with %v", i, err)
+		}
+	}
+	if len(sink.ids()) != len(src.acks) {
+		t.Errorf("delivered %d, acked %d", len(sink.ids()), len(src.acks))
+	}
+}
+
+func TestPipelineGraceExpiryDoesNotAck(t *testing.T) {
+	src := newFakeSource([]string{record("a")})
+	sink := &memSink{block: make(chan struct{})} // never released
+	p := New(src, []NamedSink{{"stuck", sink}}, deadletter.NewNDJSON(io.Discard), Options{Decoder: testDecoder(t), ShutdownGrace: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- p.Run(ctx) }()
+	<-waitRead(src)
+	cancel()
+	err := <-done
+	if err == nil {
+		t.Fatal("Run returned nil though the batch was never delivered")
+	}
+	if src.acks[0] == nil {
+		t.Error("undelivered batch acked as delivered")
+	}
+}
+
+// waitRead returns a channel closed once the source has no batch left.
+func waitRead(s *fakeSource) <-chan struct{} {
+	c := make(chan struct{})
+	go func() {
+		for {
+			s.mu.Lock()
+			n := len(s.batches)
+			s.mu.Unlock()
+			if n == 0 {
+				close(c)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	return c
+}
+
+func TestDecoderRedrivesDeadLetters(t *testing.T) {
+	d := testDecoder(t)
+	// A decode dead letter holding a valid record, and a sink dead letter
+	// holding a document, are both delivered again.
+	first := d.Decode([]stream.Body{{Data: []byte(record("x")), Pos: stream.Position{Kind: "file", File: "in.json", Line: 7}}})
+	if len(first.Docs) != 1 {
+		t.Fatal("setup: no document")
+	}
+	docJSON, _ := json.Marshal(first.Docs[0])
+	dec := deadletter.New(time.Now(), deadletter.StageDecode, stream.Position{Kind: "file", File: "in.json", Line: 7}, errors.New("x"), []byte(record("y")))
+	sink := deadletter.New(time.Now(), deadletter.StageSink, stream.Position{Kind: "file", File: "in.json", Line: 9}, errors.New("x"), docJSON)
+	sink.Sink = "es"
+	var lines bytes.Buffer
+	w := deadletter.NewNDJSON(&lines)
+	_ = w.Write(dec)
+	_ = w.Write(sink)
+	res := d.Decode([]stream.Body{{Data: lines.Bytes(), Pos: stream.Position{Kind: "file", File: "dl.ndjson", Line: 1}}})
+	if len(res.Docs) != 2 || res.Docs[0].Event.ID != "y" || res.Docs[1].Event.ID != "x" {
+		t.Fatalf("re-driven docs: %+v", res.Docs)
+	}
+	if res.DocPos[0].File != "in.json" || res.DocPos[0].Line != 7 {
+		t.Errorf("re-driven position %+v, want the original", res.DocPos[0])
+	}
+	if res.Docs[1].Time.IsZero() || res.Docs[1].Timestamp != first.Docs[0].Timestamp {
+		t.Errorf("document timestamp not restored: %v", res.Docs[1].Time)
+	}
+}
+
+func TestDecoderOversizeBody(t *testing.T) {
+	d := testDecoder(t)
+	d.MaxBodyBytes = 1000
+	big := `{"records":[` + strings.Repeat(record("z")+",", 3) + record("z") + `]}`
+	res := d.Decode([]stream.Body{{Data: []byte(big + "\n" + record("ok")), Pos: stream.Position{Kind: "eventhubs", Partition: "3"}}})
+	if len(res.Docs) != 1 || res.Docs[0].Event.ID != "ok" {
+		t.Fatalf("docs %+v", res.Docs)
+	}
+	if len(res.DeadLetters) != 1 {
+		t.Fatalf("dead letters %d", len(res.DeadLetters))
+	}
+	r := res.DeadLetters[0]
+	if !r.Truncated || r.Size != int64(len(big)) || len(r.SHA256) != 64 || r.Raw == nil || len(*r.Raw) > 1000 {
+		t.Errorf("oversize dead letter: truncated=%v size=%d sha=%q rawlen=%d", r.Truncated, r.Size, r.SHA256, len(*r.Raw))
+	}
+}
+
