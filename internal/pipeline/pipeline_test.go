@@ -311,4 +311,3 @@ func TestDecoderOversizeBody(t *testing.T) {
 		t.Errorf("oversize dead letter: truncated=%v size=%d sha=%q rawlen=%d", r.Truncated, r.Size, r.SHA256, len(*r.Raw))
 	}
 }
-
