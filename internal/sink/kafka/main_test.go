@@ -82,7 +82,15 @@ func topicName(t testing.TB) string {
 	topicSeq.Lock()
 	defer topicSeq.Unlock()
 	topicSeq.n++
-	name := strings.NewReplacer("/", ".", " ", "_", "#", "_").Replace(t.Name())
+	name := strings.Map(func(r rune) rune {
+		if r == '/' {
+			return '.'
+		}
+		if r == '-' || r == '_' || r == '.' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return '_'
+	}, t.Name())
 	return fmt.Sprintf("%s.%d", name, topicSeq.n)
 }
 

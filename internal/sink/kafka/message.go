@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -39,30 +40,78 @@ type encoder struct {
 	pseudo  *pseudonymizer // nil when pseudonymisation is off
 }
 
-// encode builds the message for ev. ev is never modified.
-func (e *encoder) encode(ev *ecs.Event) (kgo.Message, error) {
-	if e.pseudo != nil {
-		c := e.pseudo.apply(ev)
-		ev = &c
+// Header values that never change, shared by every message (kafka-go only
+// reads them).
+var (
+	schemaValue      = []byte(SchemaVersion)
+	contentTypeValue = []byte(ContentType)
+)
+
+// parallelEncodeMin is the batch size from which documents are encoded on
+// several cores; below it the goroutines cost more than they save.
+const parallelEncodeMin = 256
+
+// encodeAll builds one message per document; errs[i] is set for a document
+// that cannot be encoded. Documents are never modified.
+func (e *encoder) encodeAll(docs []ecs.Event) (msgs []kgo.Message, errs []error) {
+	msgs = make([]kgo.Message, len(docs))
+	errs = make([]error, len(docs))
+	workers := 1
+	if len(docs) >= parallelEncodeMin {
+		workers = min(runtime.GOMAXPROCS(0), 4)
 	}
+	chunk := (len(docs) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(docs); lo += chunk {
+		hi := min(lo+chunk, len(docs))
+		wg.Go(func() { e.encodeRange(docs[lo:hi], msgs[lo:hi], errs[lo:hi]) })
+	}
+	wg.Wait()
+	return msgs, errs
+}
+
+// encodeRange encodes into one shared buffer and slices the values out of
+// it at the end: one allocation per range instead of several per document.
+func (e *encoder) encodeRange(docs []ecs.Event, msgs []kgo.Message, errs []error) {
 	var buf bytes.Buffer
+	buf.Grow(len(docs) * 1600)
 	enc := json.NewEncoder(&buf)
 	// Consumers read the value as JSON, not HTML: keep <, > and & literal.
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(ev); err != nil {
-		return kgo.Message{}, fmt.Errorf("encode event %s: %w", ev.Event.ID, err)
-	}
-	value := buf.Bytes()
-	value = value[:len(value)-1] // Encode's trailing newline
+	ends := make([]int, len(docs))
+	for i := range docs {
+		ev := &docs[i]
+		if e.pseudo != nil {
+			c := e.pseudo.apply(ev)
+			ev = &c
+		}
+		start := buf.Len()
+		if err := enc.Encode(ev); err != nil {
+			buf.Truncate(start)
+			ends[i] = start
+			errs[i] = fmt.Errorf("encode event %s: %w", ev.Event.ID, err)
+			continue
+		}
+		buf.Truncate(buf.Len() - 1) // Encode's trailing newline
+		ends[i] = buf.Len()
 
-	headers := make([]kgo.Header, 0, 5)
-	headers = appendHeader(headers, HeaderEventID, ev.Event.ID)
-	headers = appendHeader(headers, HeaderEventAction, ev.Event.Action)
-	headers = appendHeader(headers, HeaderTenant, ev.Tenant())
-	headers = append(headers,
-		kgo.Header{Key: HeaderSchema, Value: []byte(SchemaVersion)},
-		kgo.Header{Key: HeaderContentType, Value: []byte(ContentType)})
-	return kgo.Message{Key: messageKey(ev, e.keyMode), Value: value, Headers: headers}, nil
+		headers := make([]kgo.Header, 0, 5)
+		headers = appendHeader(headers, HeaderEventID, ev.Event.ID)
+		headers = appendHeader(headers, HeaderEventAction, ev.Event.Action)
+		headers = appendHeader(headers, HeaderTenant, ev.Tenant())
+		headers = append(headers,
+			kgo.Header{Key: HeaderSchema, Value: schemaValue},
+			kgo.Header{Key: HeaderContentType, Value: contentTypeValue})
+		msgs[i] = kgo.Message{Key: messageKey(ev, e.keyMode), Headers: headers}
+	}
+	data := buf.Bytes()
+	start := 0
+	for i := range docs {
+		if errs[i] == nil {
+			msgs[i].Value = data[start:ends[i]:ends[i]]
+		}
+		start = ends[i]
+	}
 }
 
 func appendHeader(h []kgo.Header, key, value string) []kgo.Header {

@@ -104,6 +104,9 @@ func saslMechanism(c SASLConfig) (sasl.Mechanism, error) {
 }
 
 func adminClient(cfg Config) (*kgo.Client, error) {
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("kafka config: %w", errors.Join(errs...))
+	}
 	t, err := newTransport(cfg)
 	if err != nil {
 		return nil, err

@@ -142,21 +142,20 @@ func (s *Sink) Ready() error {
 // failure is retried with backoff until ctx ends, and then ctx's error is
 // returned with nothing assumed stored.
 func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
-	msgs := make([]kgo.Message, len(docs))
+	msgs, encErrs := s.enc.encodeAll(docs)
 	pending := make([]int, 0, len(docs))
 	var rejected []stream.Rejection
 	for i := range docs {
-		m, err := s.enc.encode(&docs[i])
-		if err != nil {
-			rejected = append(rejected, stream.Rejection{Index: i, Err: err})
+		if encErrs[i] != nil {
+			rejected = append(rejected, stream.Rejection{Index: i, Err: encErrs[i]})
 			continue
 		}
-		if n := messageSize(&m); n > s.cfg.MaxMessageBytes {
+		m := &msgs[i]
+		if n := messageSize(m); n > s.cfg.MaxMessageBytes {
 			rejected = append(rejected, stream.Rejection{Index: i,
 				Err: fmt.Errorf("event %s: %w: about %d bytes, max_message_bytes is %d", docs[i].Event.ID, ErrTooLarge, n, s.cfg.MaxMessageBytes)})
 			continue
 		}
-		msgs[i] = m
 		pending = append(pending, i)
 	}
 

@@ -1,0 +1,238 @@
+package kafka
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	kgo "github.com/segmentio/kafka-go"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+)
+
+// Vectors printed by Kafka 4.1.2's own Utils.murmur2 and
+// Utils.toPositive(h) % 6 (kafka-clients); "21" and "foobar" are also the
+// vectors of Kafka's UtilsTest. TestPartitionMatchesJavaClient recomputes
+// more of them with the Java client at test time.
+var javaVectors = []struct {
+	key  string
+	hash int32
+	p6   int
+}{
+	{"", 275646681, 3},
+	{"a", -1563381124, 4},
+	{"ab", 316155434, 2},
+	{"abc", 479470107, 3},
+	{"abcd", -1323649548, 2},
+	{"abcde", 461995741, 1},
+	{"21", -973932308, 0},
+	{"foobar", -790332482, 0},
+	{"3f2504e0-4f89-11d3-9a0c-0305e82c3301", 149263511, 5},
+	{"user@contoso.com", -1068323003, 3},
+}
+
+func TestMurmur2JavaVectors(t *testing.T) {
+	for _, v := range javaVectors {
+		if got := int32(murmur2([]byte(v.key))); got != v.hash {
+			t.Errorf("murmur2(%q) = %d, want %d", v.key, got, v.hash)
+		}
+		if got := Partition([]byte(v.key), 6); got != v.p6 {
+			t.Errorf("Partition(%q, 6) = %d, want %d", v.key, got, v.p6)
+		}
+	}
+}
+
+func TestBalancerNullKeysSpread(t *testing.T) {
+	var p javaPartitioner
+	seen := map[int]int{}
+	for range 40 {
+		seen[p.Balance(kgo.Message{}, 0, 1, 2, 3)]++
+	}
+	if len(seen) != 4 {
+		t.Errorf("null keys went to %v, want all 4 partitions", seen)
+	}
+	if got := p.Balance(kgo.Message{Key: []byte("abcde")}, 0, 1, 2, 3, 4, 5); got != 1 {
+		t.Errorf("keyed message to %d, want 1", got)
+	}
+}
+
+func TestMessageKey(t *testing.T) {
+	ev := makeDocs("k", 1)[0]
+	cases := []struct {
+		mode string
+		mod  func(*ecs.Event)
+		want []byte
+	}{
+		{KeyUser, func(*ecs.Event) {}, []byte("user-0")},
+		{KeyUser, func(e *ecs.Event) { e.User.Target.ID = "" }, []byte("actor-0")},
+		{KeyUser, func(e *ecs.Event) { e.User.Target.ID, e.User.ID = "", "" }, nil},
+		{KeyTenant, func(*ecs.Event) {}, []byte("tenant-0")},
+		{KeyTenant, func(e *ecs.Event) { e.Cloud.Account.ID = "" }, nil},
+		{KeyNone, func(*ecs.Event) {}, nil},
+	}
+	for i, c := range cases {
+		e := ev
+		c.mod(&e)
+		if got := messageKey(&e, c.mode); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("case %d (%s): key %q, want %q", i, c.mode, got, c.want)
+		}
+	}
+}
+
+func TestEncodeHeadersAndValue(t *testing.T) {
+	ev := makeDocs("enc", 1)[0]
+	e := encoder{keyMode: KeyTenant}
+	ms, errs := e.encodeAll([]ecs.Event{ev})
+	if errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	m := ms[0]
+	if string(m.Key) != "tenant-0" {
+		t.Errorf("key %q", m.Key)
+	}
+	got := map[string]string{}
+	for _, h := range m.Headers {
+		got[h.Key] = string(h.Value)
+	}
+	want := map[string]string{"event.id": "enc-00000", "event.action": "Reset password (self-service)",
+		"tenant": "tenant-0", "schema": "1.0.0", "content-type": "application/json"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("headers %v, want %v", got, want)
+	}
+	if string(m.Value) != expectedValue(t, ev) {
+		t.Errorf("value %s", m.Value)
+	}
+	var back ecs.Event
+	if err := json.Unmarshal(m.Value, &back); err != nil || !reflect.DeepEqual(back, ev) {
+		t.Errorf("value does not round-trip: %v", err)
+	}
+	if messageSize(&m) < len(m.Value)+len(m.Key) {
+		t.Error("messageSize below the payload size")
+	}
+}
+
+func TestEncodeAllParallelKeepsOrder(t *testing.T) {
+	docs := makeDocs("par", parallelEncodeMin*3+7)
+	e := encoder{keyMode: KeyUser}
+	msgs, errs := e.encodeAll(docs)
+	for i := range docs {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if string(msgs[i].Value) != expectedValue(t, docs[i]) {
+			t.Fatalf("message %d does not hold document %d", i, i)
+		}
+		if cap(msgs[i].Value) != len(msgs[i].Value) {
+			t.Fatalf("message %d value can grow into its neighbour", i)
+		}
+	}
+}
+
+func TestPseudonymizer(t *testing.T) {
+	key := []byte("0123456789abcdef")
+	p := newPseudonymizer(key)
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("user0@contoso.com"))
+	if want := hex.EncodeToString(mac.Sum(nil)); p.hash("user0@contoso.com") != want {
+		t.Fatalf("hash is not hex HMAC-SHA-256")
+	}
+	if p.hash("") != "" {
+		t.Error("empty value hashed")
+	}
+	other := newPseudonymizer([]byte("another key 123456"))
+	if other.hash("x") == p.hash("x") {
+		t.Error("different keys give the same pseudonym")
+	}
+
+	ev := makeDocs("ps", 1)[0]
+	ev.Event.Original = "raw"
+	ev.UserAgent.Original = "Mozilla/5.0"
+	ev.Azure.AuditLogs.TargetResources[0].ModifiedProperties = []ecs.ModifiedProperty{{DisplayName: "x"}}
+	orig, _ := json.Marshal(ev)
+	c := p.apply(&ev)
+	if after, _ := json.Marshal(ev); string(after) != string(orig) {
+		t.Fatal("apply modified its input")
+	}
+	for name, pair := range map[string][2]string{
+		"user.id":          {ev.User.ID, c.User.ID},
+		"user.name":        {ev.User.Name, c.User.Name},
+		"user.target.id":   {ev.User.Target.ID, c.User.Target.ID},
+		"user.target.name": {ev.User.Target.Name, c.User.Target.Name},
+		"related.user":     {ev.Related.User[0], c.Related.User[0]},
+		"related.ip":       {ev.Related.IP[0], c.Related.IP[0]},
+		"source.ip":        {ev.Source.IP, c.Source.IP},
+		"target.id":        {ev.Azure.AuditLogs.TargetResources[0].ID, c.Azure.AuditLogs.TargetResources[0].ID},
+		"target.upn":       {ev.Azure.AuditLogs.TargetResources[0].UserPrincipalName, c.Azure.AuditLogs.TargetResources[0].UserPrincipalName},
+		"target.display":   {ev.Azure.AuditLogs.TargetResources[0].DisplayName, c.Azure.AuditLogs.TargetResources[0].DisplayName},
+	} {
+		if pair[1] != p.hash(pair[0]) {
+			t.Errorf("%s: %q, want pseudonym of %q", name, pair[1], pair[0])
+		}
+	}
+	if c.Related.User[0] != c.User.Target.Name {
+		t.Error("equal inputs got different pseudonyms")
+	}
+	if c.Event.Original != "" {
+		t.Error("event.original kept in clear")
+	}
+	if c.UserAgent.Original != "Mozilla/5.0" || c.Cloud.Account.ID != ev.Cloud.Account.ID || c.Event.ID != ev.Event.ID {
+		t.Error("non-personal fields changed")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	good := DefaultConfig()
+	good.Brokers = []string{"127.0.0.1:9092"}
+	if errs := good.Validate(); len(errs) != 0 {
+		t.Fatalf("default config with a broker: %v", errs)
+	}
+	if errs := DefaultConfig().Validate(); len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), "brokers:") {
+		t.Errorf("no brokers: %v", errs)
+	}
+	bad := good
+	bad.Brokers = []string{"nohost"}
+	bad.Topic = "bad topic"
+	bad.Key = "email"
+	bad.RequiredAcks = "two"
+	bad.Compression = "brotli"
+	bad.Batch.MaxMessages = 0
+	bad.Retry.MaxBackoff = time.Millisecond
+	bad.SASL = SASLConfig{Mechanism: "plain"}
+	bad.TLS.CertFile = "/nonexistent.pem"
+	bad.Setup.CleanupPolicy = "forever"
+	bad.Pseudonymize.Enabled = true
+	errs := bad.Validate()
+	var msgs []string
+	for _, e := range errs {
+		msgs = append(msgs, e.Error())
+	}
+	joined := strings.Join(msgs, "\n")
+	for _, prefix := range []string{"brokers[0]:", "topic:", "key:", "required_acks:", "compression:",
+		"batch.max_messages:", "retry.max_backoff:", "sasl.username:", "sasl.password:", "tls.enabled:",
+		"tls.cert_file:", "setup.cleanup_policy:", "pseudonymize.key:"} {
+		if !strings.Contains("\n"+joined, "\n"+prefix) {
+			t.Errorf("no error starting with %q in:\n%s", prefix, joined)
+		}
+	}
+}
+
+func TestBackoffBounded(t *testing.T) {
+	b := &backoff{cur: 100 * time.Millisecond, max: time.Second}
+	prevMax := time.Duration(0)
+	for i := range 20 {
+		d := b.next()
+		ceiling := min(100*time.Millisecond<<i, time.Second)
+		if d < ceiling/2 || d > ceiling {
+			t.Fatalf("attempt %d: %v outside [%v, %v]", i, d, ceiling/2, ceiling)
+		}
+		prevMax = max(prevMax, d)
+	}
+	if prevMax > time.Second {
+		t.Errorf("backoff exceeded max: %v", prevMax)
+	}
+}
