@@ -25,6 +25,7 @@ events from audit logs as Elastic Common Schema documents.
 Usage:
   sspr-exporter replay [flags] [FILE...]   decode files (or stdin) to ECS NDJSON on stdout
   sspr-exporter run --config FILE          run the exporter as configured
+  sspr-exporter setup --config FILE        install index templates, ILM policy, Kafka topic
   sspr-exporter validate --config FILE     report every problem of a config file
   sspr-exporter version                    print the version
 
@@ -51,6 +52,8 @@ func run(args []string, std app.Std) int {
 		err = app.Run(ctx, rest, std)
 	case "validate":
 		err = app.Validate(rest, std)
+	case "setup":
+		err = app.SetupCmd(ctx, rest, std)
 	case "version", "--version":
 		fmt.Fprintln(std.Out, "sspr-exporter", versionString())
 		return 0

@@ -13,7 +13,10 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/config"
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
 	"github.com/sspr-exporter/sspr-exporter/internal/pipeline"
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
 	filesink "github.com/sspr-exporter/sspr-exporter/internal/sink/file"
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/kafka"
+	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
 	filesource "github.com/sspr-exporter/sspr-exporter/internal/source/file"
 	"github.com/sspr-exporter/sspr-exporter/internal/sspr"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
@@ -96,6 +99,12 @@ func Build(cfg config.Config, std Std, logger *slog.Logger) (*Exporter, error) {
 			return nil, &UsageError{err}
 		}
 		src = fs
+	case config.InputEventHubs:
+		ehs, err := eventhubs.New(cfg.Input.EventHubs, logger.With("component", "source.eventhubs"))
+		if err != nil {
+			return nil, fmt.Errorf("input.eventhubs: %w", err)
+		}
+		src = ehs
 	default:
 		return nil, fmt.Errorf("input.type: unknown source %q", cfg.Input.Type)
 	}
@@ -109,6 +118,23 @@ func Build(cfg config.Config, std Std, logger *slog.Logger) (*Exporter, error) {
 		}
 		sinks = append(sinks, pipeline.NamedSink{Name: "file", Sink: fsink})
 		ex.closers = append(ex.closers, fsink.Close)
+	}
+
+	if o := cfg.Output.Elasticsearch; o.Enabled {
+		es, err := elasticsearch.New(o.Config, logger.With("component", "sink.elasticsearch"))
+		if err != nil {
+			return nil, fmt.Errorf("output.elasticsearch: %w", err)
+		}
+		sinks = append(sinks, pipeline.NamedSink{Name: "elasticsearch", Sink: es})
+		ex.closers = append(ex.closers, es.Close)
+	}
+	if o := cfg.Output.Kafka; o.Enabled {
+		k, err := kafka.New(o.Config, logger.With("component", "sink.kafka"))
+		if err != nil {
+			return nil, fmt.Errorf("output.kafka: %w", err)
+		}
+		sinks = append(sinks, pipeline.NamedSink{Name: "kafka", Sink: k})
+		ex.closers = append(ex.closers, k.Close)
 	}
 
 	dlw, err := filesink.OpenWriter(filesink.Options{Path: cfg.DeadLetter.Path, Std: std.Err})
@@ -125,6 +151,52 @@ func Build(cfg config.Config, std Std, logger *slog.Logger) (*Exporter, error) {
 	})
 	ok = true
 	return ex, nil
+}
+
+// Prepare checks at start that what the sinks need is in place (index
+// templates, ILM policy, topic), installing it first where the config says
+// so. Its errors say what to do.
+func Prepare(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	if o := cfg.Output.Elasticsearch; o.Enabled {
+		if o.SetupOnStart {
+			if _, err := elasticsearch.Setup(ctx, o.Config, logger.With("component", "sink.elasticsearch")); err != nil {
+				return fmt.Errorf("output.elasticsearch setup: %w", err)
+			}
+		} else if err := elasticsearch.Check(ctx, o.Config); err != nil {
+			return fmt.Errorf("output.elasticsearch: %w", err)
+		}
+	}
+	if o := cfg.Output.Kafka; o.Enabled {
+		if err := kafka.Check(ctx, o.Config); err != nil {
+			return fmt.Errorf("output.kafka: %w", err)
+		}
+	}
+	return nil
+}
+
+// Setup installs what the enabled sinks need: the Elasticsearch ILM policy
+// and templates, the Kafka topic. Running it again changes nothing.
+func Setup(ctx context.Context, cfg config.Config, logger *slog.Logger, report io.Writer) error {
+	did := false
+	if o := cfg.Output.Elasticsearch; o.Enabled {
+		changed, err := elasticsearch.Setup(ctx, o.Config, logger.With("component", "sink.elasticsearch"))
+		if err != nil {
+			return fmt.Errorf("output.elasticsearch setup: %w", err)
+		}
+		fmt.Fprintf(report, "elasticsearch: %s\n", map[bool]string{true: "installed ILM policy and templates", false: "already up to date"}[changed])
+		did = true
+	}
+	if o := cfg.Output.Kafka; o.Enabled {
+		if err := kafka.Setup(ctx, o.Config, logger.With("component", "sink.kafka")); err != nil {
+			return fmt.Errorf("output.kafka setup: %w", err)
+		}
+		fmt.Fprintf(report, "kafka: topic %s ready\n", o.Topic)
+		did = true
+	}
+	if !did {
+		fmt.Fprintln(report, "nothing to set up: neither output.elasticsearch nor output.kafka is enabled")
+	}
+	return nil
 }
 
 // Logger returns the process logger: JSON unless the destination is a

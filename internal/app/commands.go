@@ -150,6 +150,9 @@ func Run(ctx context.Context, args []string, std Std) error {
 	for _, name := range cfg.UnknownEnv {
 		logger.Warn("environment variable matches no config key", "variable", name)
 	}
+	if err := Prepare(ctx, cfg, logger); err != nil {
+		return err
+	}
 	ex, err := Build(cfg, std, logger)
 	if err != nil {
 		return err
@@ -163,6 +166,21 @@ func Run(ctx context.Context, args []string, std Std) error {
 		return runErr
 	}
 	return closeErr
+}
+
+// SetupCmd installs the Elasticsearch ILM policy and templates and creates
+// the Kafka topic, as configured.
+func SetupCmd(ctx context.Context, args []string, std Std) error {
+	fs := newFlags("setup", "setup --config FILE\n\nInstalls what the enabled outputs need, idempotently: the Elasticsearch ILM\npolicy, component templates and index template; the Kafka topic (when\noutput.kafka.setup.create_topic allows).", std)
+	cfgPath := fs.String("config", "", "config file (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath, false)
+	if err != nil {
+		return err
+	}
+	return Setup(ctx, cfg, Logger(cfg.Log, std.Err), std.Out)
 }
 
 // Validate lists every problem of a config file, one per line.

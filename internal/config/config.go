@@ -31,7 +31,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/file"
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/kafka"
+	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
 )
 
 // Config is the root of the configuration file.
@@ -52,8 +55,9 @@ type Config struct {
 
 // Input is the [input] section: which source to read and its settings.
 type Input struct {
-	Type string    `toml:"type"` // file
-	File FileInput `toml:"file"`
+	Type      string           `toml:"type"` // file or eventhubs
+	File      FileInput        `toml:"file"`
+	EventHubs eventhubs.Config `toml:"eventhubs"`
 }
 
 // FileInput is the [input.file] section.
@@ -91,7 +95,24 @@ type Activity struct {
 //		kafka.Config      // embedded: its keys and Validate are promoted
 //	} `toml:"kafka"`
 type Output struct {
-	File file.Config `toml:"file"`
+	File          file.Config         `toml:"file"`
+	Elasticsearch ElasticsearchOutput `toml:"elasticsearch"`
+	Kafka         KafkaOutput         `toml:"kafka"`
+}
+
+// ElasticsearchOutput is the [output.elasticsearch] section.
+type ElasticsearchOutput struct {
+	Enabled bool `toml:"enabled"`
+	// SetupOnStart makes run install the ILM policy and templates itself
+	// (as the setup command does) instead of only checking for them.
+	SetupOnStart         bool `toml:"setup_on_start"`
+	elasticsearch.Config      // its keys sit directly in the section
+}
+
+// KafkaOutput is the [output.kafka] section.
+type KafkaOutput struct {
+	Enabled      bool `toml:"enabled"`
+	kafka.Config      // its keys sit directly in the section
 }
 
 // DeadLetter is the [dead_letter] section.
@@ -117,10 +138,15 @@ func Default() Config {
 	return Config{
 		Input: Input{
 			Type: InputFile,
-			File: FileInput{Paths: []string{"-"}, PollInterval: time.Second},
+			File:      FileInput{Paths: []string{"-"}, PollInterval: time.Second},
+			EventHubs: eventhubs.DefaultConfig(),
 		},
 		Decode:     Decode{MaxBodyBytes: 16 << 20},
-		Output:     Output{File: file.DefaultConfig()},
+		Output: Output{
+			File:          file.DefaultConfig(),
+			Elasticsearch: ElasticsearchOutput{Config: elasticsearch.DefaultConfig()},
+			Kafka:         KafkaOutput{Config: kafka.DefaultConfig()},
+		},
 		DeadLetter: DeadLetter{Path: "-"},
 		Pipeline:   Pipeline{MaxInFlight: 4, ShutdownGrace: 30 * time.Second},
 		Log:        Log{Level: "info", Format: "auto"},
@@ -129,10 +155,11 @@ func Default() Config {
 
 // Input types.
 const (
-	InputFile = "file"
+	InputFile      = "file"
+	InputEventHubs = "eventhubs"
 )
 
-var inputTypes = []string{InputFile}
+var inputTypes = []string{InputFile, InputEventHubs}
 
 // Validate returns every problem of c, one error each, each message starting
 // with the full key path. Any section (at any depth) whose type has a
@@ -209,6 +236,8 @@ func (c Input) Validate() []error {
 	switch c.Type {
 	case InputFile:
 		errs = append(errs, prefixAll("file", c.File.Validate())...)
+	case InputEventHubs:
+		errs = append(errs, prefixAll("eventhubs", c.EventHubs.Validate())...)
 	default:
 		errs = append(errs, fmt.Errorf("type: must be one of %s (got %q)", strings.Join(inputTypes, ", "), c.Type))
 	}

@@ -120,10 +120,12 @@ func TestLoadFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Sections the file leaves out keep their defaults.
+	def := Default()
 	want := Config{
 		Input: Input{Type: "file", File: FileInput{
 			Paths: []string{"testdata/sample/*.json", "-"}, Follow: true, PollInterval: 250 * time.Millisecond,
-		}},
+		}, EventHubs: def.Input.EventHubs},
 		Decode: Decode{MaxBodyBytes: 1 << 20, PreserveOriginal: true, DefaultTenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47"},
 		Classify: Classify{Activities: []Activity{
 			{Name: "Reset password (custom)", Action: "password-reset-custom", Type: []string{"user", "change"}},
@@ -131,7 +133,7 @@ func TestLoadFile(t *testing.T) {
 		}},
 		Output: Output{File: file.Config{
 			Enabled: true, Path: "/var/log/sspr/events.ndjson", MaxBytes: 100 << 20, MaxAge: 24 * time.Hour, MaxBackups: 7,
-		}},
+		}, Elasticsearch: def.Output.Elasticsearch, Kafka: def.Output.Kafka},
 		DeadLetter: DeadLetter{Path: "/var/log/sspr/dead.ndjson"},
 		Pipeline:   Pipeline{MaxInFlight: 8, ShutdownGrace: time.Minute},
 		Log:        Log{Level: "debug", Format: "json"},
@@ -454,7 +456,7 @@ func sampleEnv(t *testing.T, k KeyInfo, def reflect.Value, i int) (string, any) 
 		return s, s
 	case "bool":
 		return strconv.FormatBool(!def.Bool()), !def.Bool()
-	case "int", "int64":
+	case "int", "int32", "int64":
 		n := def.Int() + 7
 		return strconv.FormatInt(n, 10), reflect.ValueOf(n).Convert(def.Type()).Interface()
 	case "duration":
@@ -618,38 +620,19 @@ name = "x"
 // like the documented one, with optional entries commented out, so the
 // check itself is known to work before the real example exists.
 func TestExampleKeysFindsEveryKey(t *testing.T) {
-	const example = `
-[input]
-type = "file"
-[input.file]
-paths = ["testdata/sample/*.json"]
-follow = false
-poll_interval = "1s"
-[decode]
-max_body_bytes = 16777216
-preserve_original = false
-default_tenant_id = ""
-[classify]
-# [[classify.activities]]
-# name = "..."
-# action = "..."
-# type = ["user", "change"]
-[output.file]
-enabled = true
-path = "-"
-max_bytes = 0
-max_age = "0s"
-max_backups = 0
-[dead_letter]
-path = "-"
-[pipeline]
-max_in_flight = 4
-shutdown_grace = "30s"
-[log]
-level = "info"
-format = "auto"
-`
-	mentioned := exampleKeys(t, example)
+	var example strings.Builder
+	section := ""
+	for _, k := range Keys(Default()) {
+		path := strings.ReplaceAll(k.Path, "[]", "")
+		i := strings.LastIndexByte(path, '.')
+		if sec := path[:max(i, 0)]; sec != section {
+			section = sec
+			fmt.Fprintf(&example, "[%s]\n", sec)
+		}
+		// Optional entries may be commented out.
+		fmt.Fprintf(&example, "# %s = 1\n", path[i+1:])
+	}
+	mentioned := exampleKeys(t, example.String())
 	for _, k := range Keys(Default()) {
 		if p := strings.ReplaceAll(k.Path, "[]", ""); !mentioned[p] {
 			t.Errorf("%s not found", k.Path)
