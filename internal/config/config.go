@@ -137,11 +137,11 @@ type Log struct {
 func Default() Config {
 	return Config{
 		Input: Input{
-			Type: InputFile,
+			Type:      InputFile,
 			File:      FileInput{Paths: []string{"-"}, PollInterval: time.Second},
 			EventHubs: eventhubs.DefaultConfig(),
 		},
-		Decode:     Decode{MaxBodyBytes: 16 << 20},
+		Decode: Decode{MaxBodyBytes: 16 << 20},
 		Output: Output{
 			File:          file.DefaultConfig(),
 			Elasticsearch: ElasticsearchOutput{Config: elasticsearch.DefaultConfig()},
