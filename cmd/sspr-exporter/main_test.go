@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/app"
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
@@ -215,5 +219,66 @@ level = "error"
 	dls, _ := os.ReadFile(dl)
 	if d, ok := deadletter.Parse(bytes.TrimSpace(dls)); !ok || d.Source.File != in || d.Source.Line != 2 {
 		t.Errorf("dead letters %q", dls)
+	}
+}
+
+// TestRunFollowStopsCleanlyOnSIGTERM runs the real binary: it follows a
+// file that grows, then SIGTERM makes it finish its work and exit 0.
+func TestRunFollowStopsCleanlyOnSIGTERM(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "sspr-exporter")
+	if out, err := osexec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.json")
+	if err := os.WriteFile(in, []byte(rec("1")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.ndjson")
+	cfg := write(t, "c.toml", `
+[input.file]
+paths = ["`+in+`"]
+follow = true
+poll_interval = "20ms"
+[output.file]
+path = "`+out+`"
+[log]
+level = "error"
+`)
+	cmd := osexec.Command(bin, "run", "--config", cfg)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitFor := func(n int) {
+		t.Helper()
+		for i := 0; i < 1000; i++ {
+			data, _ := os.ReadFile(out)
+			if strings.Count(string(data), "\n") >= n {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("output never reached %d lines; stderr: %s", n, stderr.String())
+	}
+	waitFor(1)
+	f, err := os.OpenFile(in, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, `{"records":[`+rec("2")+`]}`)
+	f.Close()
+	waitFor(2)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v; stderr: %s", err, stderr.String())
+	}
+	data, _ := os.ReadFile(out)
+	if got := strings.Join(ids(t, string(data)), ","); got != "1,2" {
+		t.Errorf("ids %q", got)
 	}
 }
