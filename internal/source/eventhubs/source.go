@@ -49,7 +49,7 @@ type Source struct {
 	stopping chan struct{} // closed when Close begins: no new batches
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // supervisor and stats loop
-	inflight sync.WaitGroup // batches handed out and not yet acknowledged
+	inflight counter        // batches handed out and not yet acknowledged
 
 	closeOnce sync.Once
 	closeErr  error
@@ -260,14 +260,9 @@ func (s *Source) setReady(err error) {
 func (s *Source) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		close(s.stopping)
-		acked := make(chan struct{})
-		go func() {
-			s.inflight.Wait()
-			close(acked)
-		}()
 		var errs []error
 		select {
-		case <-acked:
+		case <-s.inflight.zero():
 		case <-ctx.Done():
 			errs = append(errs, fmt.Errorf("eventhubs close: batches still unacknowledged: %w", ctx.Err()))
 		}
@@ -305,7 +300,8 @@ func (s *Source) supervise(ctx context.Context) {
 		}
 		s.setReady(fmt.Errorf("eventhubs %s/%s: %w", s.namespace, s.hub, err))
 		if time.Since(started) > maxBackoff {
-			backoff = minBackoff
+			// It ran a while: this is a new outage, not the same one.
+			backoff, failing = minBackoff, false
 		}
 		// One warning per outage; the readiness carries the latest cause.
 		if !failing {
@@ -320,9 +316,6 @@ func (s *Source) supervise(ctx context.Context) {
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, maxBackoff)
-		if s.Ready() == nil {
-			failing = false
-		}
 	}
 }
 
@@ -363,6 +356,7 @@ func (s *Source) runProcessor(ctx context.Context) error {
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	runDone := make(chan struct{})
 	var workers sync.WaitGroup
 	workers.Add(1)
 	go func() {
@@ -375,12 +369,13 @@ func (s *Source) runProcessor(ctx context.Context) error {
 			workers.Add(1)
 			go func() {
 				defer workers.Done()
-				s.runPartition(runCtx, pc)
+				s.runPartition(runCtx, pc, runDone)
 			}()
 		}
 	}()
 	s.setReady(nil)
 	err = proc.Run(runCtx)
+	close(runDone)
 	cancel()
 	workers.Wait()
 	if err != nil {
@@ -402,7 +397,9 @@ type session struct {
 
 // runPartition receives one partition's events until the partition client
 // fails or is taken over, handing out one batch at a time.
-func (s *Source) runPartition(ctx context.Context, pc *azeventhubs.ProcessorPartitionClient) {
+// runDone closes when the processor stops (it closes its partition clients
+// first, so their errors then are expected).
+func (s *Source) runPartition(ctx context.Context, pc *azeventhubs.ProcessorPartitionClient, runDone <-chan struct{}) {
 	id := pc.PartitionID()
 	sess := &session{client: pc, rewind: make(chan struct{})}
 	p := s.partition(id)
@@ -459,6 +456,8 @@ func (s *Source) runPartition(ctx context.Context, pc *azeventhubs.ProcessorPart
 			var ehErr *azeventhubs.Error
 			if errors.As(err, &ehErr) && ehErr.Code == azeventhubs.ErrorCodeOwnershipLost {
 				reason = "ownership moved to another instance"
+			} else if processorStopping(runDone) {
+				reason = "processor stopped"
 			} else {
 				reason = "receive failed"
 				// The processor claims the partition again on its next round;
@@ -476,7 +475,7 @@ func (s *Source) runPartition(ctx context.Context, pc *azeventhubs.ProcessorPart
 		}
 		// The slot now belongs to the batch: its Ack releases it.
 		held = false
-		s.inflight.Add(1)
+		s.inflight.add()
 		b := s.newBatch(p, sess, events)
 		select {
 		case s.batches <- b.Batch:
@@ -523,7 +522,7 @@ func (s *Source) newBatch(p *partition, sess *session, events []*azeventhubs.Rec
 	// batch's checkpoint is written so that checkpoints never go back.
 	release := func() {
 		<-p.slot
-		s.inflight.Done()
+		s.inflight.done()
 	}
 	discard := func() {
 		if once.CompareAndSwap(false, true) {
@@ -570,4 +569,53 @@ func (r *rateLimit) allow(now time.Time) bool {
 	}
 	r.last = now
 	return true
+}
+
+// counter counts batches out; unlike a WaitGroup it may be waited on while
+// workers still add to it.
+type counter struct {
+	mu      sync.Mutex
+	n       int
+	waiters []chan struct{}
+}
+
+func (c *counter) add() {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+}
+
+func (c *counter) done() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n--
+	if c.n == 0 {
+		for _, w := range c.waiters {
+			close(w)
+		}
+		c.waiters = nil
+	}
+}
+
+// zero returns a channel closed once no batch is out.
+func (c *counter) zero() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan struct{})
+	if c.n == 0 {
+		close(ch)
+	} else {
+		c.waiters = append(c.waiters, ch)
+	}
+	return ch
+}
+
+// processorStopping reports whether the processor stops within a moment.
+func processorStopping(runDone <-chan struct{}) bool {
+	select {
+	case <-runDone:
+		return true
+	case <-time.After(time.Second):
+		return false
+	}
 }
