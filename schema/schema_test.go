@@ -322,3 +322,35 @@ func TestSchemaRejects(t *testing.T) {
 func obj(m map[string]any, key string) map[string]any {
 	return m[key].(map[string]any)
 }
+
+// BenchmarkValidate measures validating one full document against the
+// schema, for callers that consider checking documents at run time.
+func BenchmarkValidate(b *testing.B) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema.ECSEvent))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource(schema.ID, doc); err != nil {
+		b.Fatal(err)
+	}
+	sch, err := c.Compile(schema.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := json.Marshal(full())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := sch.Validate(inst); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
