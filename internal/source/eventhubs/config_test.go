@@ -1,6 +1,7 @@
 package eventhubs
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +120,19 @@ func TestFullyQualifiedNamespace(t *testing.T) {
 func TestNewRejectsInvalidConfig(t *testing.T) {
 	if _, err := New(DefaultConfig(), nil); err == nil || !strings.Contains(err.Error(), "event_hub") {
 		t.Fatalf("New(defaults) = %v", err)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	err := redact(errors.New(`Get "https://a.blob.core.windows.net/c?restype=container&sig=abc%2Bdef&se=2026": dial tcp: refused; Endpoint=sb://x/;SharedAccessKeyName=k;SharedAccessKey=s3cr3t`))
+	if strings.Contains(err.Error(), "abc%2Bdef") || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("not redacted: %v", err)
+	}
+	if !strings.Contains(err.Error(), "restype=container") || !strings.Contains(err.Error(), "sig="+secret.Redacted) {
+		t.Fatalf("redacted too much: %v", err)
+	}
+	plain := errors.New("plain")
+	if redact(plain) != plain {
+		t.Fatal("an error without secrets was rewrapped")
 	}
 }

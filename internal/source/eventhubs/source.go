@@ -14,12 +14,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
@@ -28,6 +30,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/coder/websocket"
 
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
 )
 
@@ -170,7 +173,7 @@ func (s *Source) newStore(cred azcore.TokenCredential) error {
 	cs := s.cfg.CheckpointStore
 	var err error
 	if !cs.ConnectionString.IsZero() {
-		s.container, err = container.NewClientFromConnectionString(cs.ConnectionString.Reveal(), cs.Container, nil)
+		s.container, err = container.NewClientFromConnectionString(cs.ConnectionString.Reveal(), cs.Container, blobClientOptions())
 		if err != nil {
 			// The storage parser may quote the string; keep it out of the error.
 			return errors.New("eventhubs: checkpoint_store.connection_string: not a valid storage connection string")
@@ -180,7 +183,7 @@ func (s *Source) newStore(cred azcore.TokenCredential) error {
 		if perr != nil {
 			return fmt.Errorf("eventhubs: checkpoint_store.account_url: %w", perr)
 		}
-		s.container, err = container.NewClient(u, cred, nil)
+		s.container, err = container.NewClient(u, cred, blobClientOptions())
 		if err != nil {
 			return fmt.Errorf("eventhubs: checkpoint container %s: %w", u, err)
 		}
@@ -190,6 +193,14 @@ func (s *Source) newStore(cred azcore.TokenCredential) error {
 		return fmt.Errorf("eventhubs: checkpoint store: %w", err)
 	}
 	return nil
+}
+
+// blobRetry is the storage client's retry policy; tests shorten it to see
+// a storage outage stop the processor within seconds.
+var blobRetry policy.RetryOptions
+
+func blobClientOptions() *container.ClientOptions {
+	return &container.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: blobRetry}}
 }
 
 // webSocketDialer returns the SDK hook that opens AMQP over WebSockets,
@@ -298,6 +309,7 @@ func (s *Source) supervise(ctx context.Context) {
 		if err == nil {
 			err = errors.New("processor stopped")
 		}
+		err = redact(err)
 		s.setReady(fmt.Errorf("eventhubs %s/%s: %w", s.namespace, s.hub, err))
 		if time.Since(started) > maxBackoff {
 			// It ran a while: this is a new outage, not the same one.
@@ -466,7 +478,7 @@ func (s *Source) runPartition(ctx context.Context, pc *azeventhubs.ProcessorPart
 				if s.receiveWarn.allow(time.Now()) {
 					level = slog.LevelWarn
 				}
-				s.log.Log(ctx, level, "event hubs receive failed; the partition will be claimed again", "hub", s.hub, "partition", id, "error", err)
+				s.log.Log(ctx, level, "event hubs receive failed; the partition will be claimed again", "hub", s.hub, "partition", id, "error", redact(err))
 			}
 			return
 		}
@@ -548,7 +560,7 @@ func (s *Source) newBatch(p *partition, sess *session, events []*azeventhubs.Rec
 		}
 		if cerr := sess.client.UpdateCheckpoint(ctx, last, nil); cerr != nil {
 			// A later batch's checkpoint covers this one.
-			return fmt.Errorf("eventhubs checkpoint %s partition %s sequence %d: %w", s.hub, p.id, last.SequenceNumber, cerr)
+			return fmt.Errorf("eventhubs checkpoint %s partition %s sequence %d: %w", s.hub, p.id, last.SequenceNumber, redact(cerr))
 		}
 		p.onCheckpointed(last.SequenceNumber, time.Now())
 		return nil
@@ -619,3 +631,29 @@ func processorStopping(runDone <-chan struct{}) bool {
 		return false
 	}
 }
+
+// sasParam matches the signature of a SAS token in a URL or connection
+// string, which storage and HTTP errors quote.
+var sasParam = regexp.MustCompile(`(?i)(sig=|SharedAccessSignature=|SharedAccessKey=)[^&;\s"]+`)
+
+// redact hides SAS signatures and keys in err's message.
+func redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	clean := sasParam.ReplaceAllString(msg, "${1}"+secret.Redacted)
+	if clean == msg {
+		return err
+	}
+	return redactedError{msg: clean, err: err}
+}
+
+// redactedError keeps the chain for errors.Is/As but prints the clean text.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2/checkpoints"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
@@ -493,6 +494,9 @@ func owned(s *Source) int {
 }
 
 func TestStorageOutageRecovers(t *testing.T) {
+	saved := blobRetry
+	blobRetry = policy.RetryOptions{MaxRetries: 1, RetryDelay: 100 * time.Millisecond, MaxRetryDelay: 200 * time.Millisecond, TryTimeout: 2 * time.Second}
+	t.Cleanup(func() { blobRetry = saved })
 	const partitions = 2
 	env := newEnv(t, partitions)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
@@ -512,7 +516,16 @@ func TestStorageOutageRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = append(want, env.publishRound(t, next, partitions, 3)...)
-	time.Sleep(3 * time.Second)
+	// Storage down long enough for the processor to fail and be restarted.
+	deadline := time.Now().Add(30 * time.Second)
+	for src.Ready() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("still ready 30s into the storage outage")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("during the outage: %v", src.Ready())
+	time.Sleep(2 * time.Second)
 	if err := env.az.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -522,7 +535,7 @@ func TestStorageOutageRecovers(t *testing.T) {
 	for p := range partitions {
 		env.waitCheckpoint(t, ctx, strconv.Itoa(p), int64(next[strconv.Itoa(p)]-1))
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(30 * time.Second)
 	for src.Ready() != nil {
 		if time.Now().After(deadline) {
 			t.Fatalf("not ready after the outage: %v", src.Ready())
