@@ -106,6 +106,9 @@ func (c Config) Validate() []error {
 	if c.ConnectionString.IsZero() && c.Namespace == "" {
 		add("namespace: set it or connection_string")
 	}
+	if !c.ConnectionString.IsZero() && c.Namespace != "" {
+		add("namespace: set either it or connection_string, not both")
+	}
 	if !c.ConnectionString.IsZero() {
 		props, err := azeventhubs.ParseConnectionString(c.ConnectionString.Reveal())
 		switch {

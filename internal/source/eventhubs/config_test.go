@@ -49,7 +49,11 @@ func TestValidate(t *testing.T) {
 			c.Namespace = ""
 			c.ConnectionString = secret.New(cs + ";EntityPath=audit")
 		}, "event_hub"},
-		{"bad connection string", func(c *Config) { c.ConnectionString = secret.New("not=valid=at all;SharedAccessKey=hunter2") }, "connection_string"},
+		{"bad connection string", func(c *Config) {
+			c.Namespace = ""
+			c.ConnectionString = secret.New("not=valid=at all;SharedAccessKey=hunter2")
+		}, "connection_string"},
+		{"namespace and connection string", func(c *Config) { c.ConnectionString = secret.New(cs) }, "namespace"},
 		{"no hub", func(c *Config) { c.EventHub = "" }, "event_hub"},
 		{"short namespace without suffix", func(c *Config) { c.NamespaceSuffix = "" }, "namespace_suffix"},
 		{"authority host", func(c *Config) { c.AuthorityHost = "login.example" }, "authority_host"},
