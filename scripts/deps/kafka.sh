@@ -14,7 +14,11 @@ as_root() {
 
 need_apt=()
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
-command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+# A JDK, not a JRE: the tests run small single-file Java programs against
+# kafka-clients, which needs the compiler module.
+if ! command -v java >/dev/null 2>&1 || ! java --list-modules 2>/dev/null | grep -q '^jdk.compiler'; then
+	need_apt+=(openjdk-17-jdk-headless)
+fi
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 if [ "${#need_apt[@]}" -gt 0 ]; then
 	as_root apt-get update

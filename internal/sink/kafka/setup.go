@@ -117,8 +117,16 @@ func adminClient(cfg Config) (*kgo.Client, error) {
 // Setup creates the topic when cfg.Setup.CreateTopic allows it (an existing
 // topic is left as it is), then checks it as Check does.
 func Setup(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	if !cfg.Setup.CreateTopic {
-		return Check(ctx, cfg)
+	// Checking first gives clear errors for credentials and reachability
+	// (kafka-go's CreateTopics reports those as "broker not available") and
+	// spares the CREATE permission when the topic exists.
+	err := Check(ctx, cfg)
+	if err == nil {
+		logger.Info("kafka topic exists, left unchanged", "topic", cfg.Topic)
+		return nil
+	}
+	if !cfg.Setup.CreateTopic || !errors.Is(err, ErrTopicMissing) {
+		return err
 	}
 	c, err := adminClient(cfg)
 	if err != nil {

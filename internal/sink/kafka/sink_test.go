@@ -340,18 +340,26 @@ func TestWrongCredentials(t *testing.T) {
 	if errorLines != 1 {
 		t.Errorf("%d error log lines, want exactly 1:\n%s", errorLines, logs.String())
 	}
-	if strings.Contains(logs.String(), "not-the-password") || strings.Contains(rerr.Error(), "not-the-password") {
+	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer scancel()
+	serr := Setup(sctx, cfg, testLogger(t))
+	if !errors.Is(serr, kgo.SASLAuthenticationFailed) {
+		t.Errorf("Setup with a wrong password: %v, want the SASL authentication failure", serr)
+	}
+	if strings.Contains(logs.String(), "not-the-password") || strings.Contains(rerr.Error(), "not-the-password") || strings.Contains(fmt.Sprint(serr), "not-the-password") {
 		t.Error("the password leaked into logs or errors")
 	}
 }
 
 // TestSASLSSL writes over the SASL_SSL listener with both SCRAM variants and
-// the test CA, and over the mutual-TLS listener with a client certificate.
+// PLAIN and the test CA, and over the mutual-TLS listener with a client certificate.
 func TestSASLSSL(t *testing.T) {
 	b := broker(t)
 	cases := map[string]func(t *testing.T) Config{
 		"scram-sha-512": func(t *testing.T) Config { return saslConfig(t, b, "scram-sha-512", b.Password()) },
 		"scram-sha-256": func(t *testing.T) Config { return saslConfig(t, b, "scram-sha-256", b.Password()) },
+		// PLAIN over TLS is what the Event Hubs Kafka endpoint speaks.
+		"plain": func(t *testing.T) Config { return saslConfig(t, b, "plain", b.Password()) },
 		"mtls": func(t *testing.T) Config {
 			cfg := testConfig(t, b, 1)
 			cfg.Brokers = []string{b.MTLSAddr()}

@@ -1,6 +1,6 @@
 // Package kafkabroker runs a real single-node Apache Kafka broker (KRaft) on
 // loopback for tests: a plaintext listener, a SASL_SSL listener with
-// SCRAM-SHA-256/512 users, and an SSL listener that requires a client
+// SCRAM-SHA-256/512 and PLAIN (the same user and password for all three), and an SSL listener that requires a client
 // certificate. The broker's jars are installed by scripts/deps/kafka.sh.
 package kafkabroker
 
@@ -191,7 +191,7 @@ func New(opts Options) (*Broker, error) {
 // PlainAddr is the plaintext listener, host:port.
 func (b *Broker) PlainAddr() string { return addr(b.ports.plain) }
 
-// SASLAddr is the SASL_SSL (SCRAM-SHA-256/512) listener, host:port.
+// SASLAddr is the SASL_SSL (SCRAM-SHA-256/512 and PLAIN) listener, host:port.
 func (b *Broker) SASLAddr() string { return addr(b.ports.sasl) }
 
 // MTLSAddr is the SSL listener that requires a client certificate signed by
@@ -355,9 +355,10 @@ func (b *Broker) serverProperties() []byte {
 		"auto.create.topics.enable":                             "false",
 		"num.network.threads":                                   "2",
 		"num.io.threads":                                        "2",
-		"sasl.enabled.mechanisms":                               "SCRAM-SHA-256,SCRAM-SHA-512",
+		"sasl.enabled.mechanisms":                               "SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
 		"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
 		"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+		"listener.name.sasl_ssl.plain.sasl.jaas.config":         fmt.Sprintf("org.apache.kafka.common.security.plain.PlainLoginModule required user_%s=%q;", b.opts.User, b.opts.Password),
 		"listener.name.mtls.ssl.client.auth":                    "required",
 		"ssl.keystore.type":                                     "PEM",
 		"ssl.keystore.location":                                 filepath.Join(b.dir, "keystore.pem"),
