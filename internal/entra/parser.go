@@ -419,6 +419,17 @@ func (p *parser) scalar(pos int) (int, error) {
 			return 0, p.syntax(pos, "invalid literal")
 		}
 		end := pos + len(lit)
+		if end >= s.end {
+			// See the next byte before deciding: "null0" is not "null".
+			_, ok, err := p.more(pos)
+			if err != nil {
+				return 0, err
+			}
+			if ok {
+				return -1, nil
+			}
+			end -= p.takeShift()
+		}
 		return end, p.delimited(end)
 	}
 	if c != '-' && (c < '0' || c > '9') {

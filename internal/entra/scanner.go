@@ -4,9 +4,12 @@
 // JSON arrays, Microsoft Graph pages ({"value":[...]}) and bare
 // directoryAudit objects, and pretty-printed JSON spanning many lines.
 //
-// The Scanner validates the JSON grammar of each top-level value in one pass
-// and, in the same pass, notes where the records of an envelope begin and
-// end, so that no record is parsed unless it may be an SSPR event.
+// The Scanner checks each top-level value in one pass and, in the same
+// pass, notes where the records of an envelope begin and end, so that no
+// record is parsed unless it may be an SSPR event. The grammar is checked
+// at the top level and at the level of the envelope; inside records only
+// the structure is (terminated strings, matching brackets): records that
+// may be SSPR events are parsed fully afterwards, the others are dropped.
 package entra
 
 import (
@@ -62,7 +65,7 @@ func (e *SyntaxError) Error() string {
 type Value struct {
 	Data []byte // valid until the next call to Next
 	Line int64  // 1-based line where the value began
-	// Err is set when Data is not a complete valid value: a *SyntaxError
+	// Err is set when Data is not a complete value: a *SyntaxError
 	// (Data is what was read of it) or ErrTooLarge (Data is its first bytes,
 	// Size and SHA256 describe all of it).
 	Err    error
@@ -308,7 +311,6 @@ type skipState struct {
 	inString bool
 	escape   bool
 	started  bool
-	scalar   bool
 }
 
 // advance consumes b and returns how many bytes belong to the value, whether
