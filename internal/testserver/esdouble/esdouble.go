@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -39,6 +40,7 @@ type Stats struct {
 	FailedRequests int // requests answered with an injected or auth error
 	MaxBulkBytes   int // largest _bulk body received
 	AdminPuts      int // ILM policy and template PUTs
+	MaxInFlight    int // most _bulk requests open at the same time
 }
 
 // Double is a running test double. Its methods are safe for concurrent use.
@@ -67,6 +69,7 @@ type Double struct {
 	uuidCounter   int
 	closedIndices map[string]bool
 	readOnly      map[string]bool
+	inFlight      int
 }
 
 type stored struct {
@@ -87,7 +90,9 @@ type index struct {
 // New starts a double on a loopback HTTP address.
 func New() *Double {
 	d := newDouble()
-	d.srv = httptest.NewServer(http.HandlerFunc(d.serve))
+	d.srv = httptest.NewUnstartedServer(http.HandlerFunc(d.serve))
+	d.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	d.srv.Start()
 	return d
 }
 
@@ -95,7 +100,10 @@ func New() *Double {
 // certificate (see Certificate).
 func NewTLS() *Double {
 	d := newDouble()
-	d.srv = httptest.NewTLSServer(http.HandlerFunc(d.serve))
+	d.srv = httptest.NewUnstartedServer(http.HandlerFunc(d.serve))
+	// Handshakes a test makes fail on purpose are not worth a log line.
+	d.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	d.srv.StartTLS()
 	return d
 }
 
@@ -330,7 +338,7 @@ func (d *Double) serve(w http.ResponseWriter, r *http.Request) {
 	if forbid && r.URL.Path != "/" {
 		d.countFailed()
 		writeError(w, http.StatusForbidden, "security_exception",
-			"action [indices:data/write/bulk] is unauthorized for user [sspr] with effective roles [] on indices [entra-sspr-*], this action is granted by the index privileges [create_doc,create,index,write,all]")
+			fmt.Sprintf("action [%s %s] is unauthorized for user [sspr] with effective roles [sspr_writer]", r.Method, r.URL.Path))
 		return
 	}
 
@@ -338,6 +346,17 @@ func (d *Double) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		hijackClose(w)
 		return
+	}
+	if strings.HasSuffix(r.URL.Path, "/_bulk") {
+		d.mu.Lock()
+		d.inFlight++
+		d.stats.MaxInFlight = max(d.stats.MaxInFlight, d.inFlight)
+		d.mu.Unlock()
+		defer func() {
+			d.mu.Lock()
+			d.inFlight--
+			d.mu.Unlock()
+		}()
 	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	if len(parts) == 1 && parts[0] == "" {

@@ -1,0 +1,61 @@
+package elasticsearch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
+)
+
+// BenchmarkWrite measures Write end to end against the double, which
+// answers 201 without storing (its own parsing shares the CPU). One op is a
+// Write of 1000 documents.
+func BenchmarkWrite(b *testing.B) {
+	d := esdouble.New()
+	defer d.Close()
+	d.SetFastAccept(true)
+	cfg := testConfig(d)
+	s := newSink(b, cfg, nil)
+	docs := events("bench", 1000, nov)
+	size := 0
+	for i := range docs {
+		j, _ := json.Marshal(&docs[i])
+		size += len(j) + 60
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.Write(context.Background(), docs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(docs)*b.N)/b.Elapsed().Seconds(), "docs/s")
+}
+
+// BenchmarkEncode measures the sink's own per-document work: choosing the
+// index and writing the action and source lines.
+func BenchmarkEncode(b *testing.B) {
+	docs := events("enc", 1000, nov)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		d := &docs[n%len(docs)]
+		n++
+		if buf.Len() > 4<<20 {
+			buf.Reset()
+		}
+		start := buf.Len()
+		writeAction(&buf, IndexName("entra-sspr", Month, d.Time), d.Event.ID)
+		if err := enc.Encode(d); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(buf.Len() - start))
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "docs/s")
+}

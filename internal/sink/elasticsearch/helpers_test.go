@@ -1,0 +1,147 @@
+package elasticsearch
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
+)
+
+// outage is how long simulated outages last; SSPR_ES_OUTAGE overrides it.
+func outage(t testing.TB) time.Duration {
+	if s := os.Getenv("SSPR_ES_OUTAGE"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("SSPR_ES_OUTAGE: %v", err)
+		}
+		return d
+	}
+	return 2 * time.Second
+}
+
+func testConfig(d *esdouble.Double) Config {
+	cfg := DefaultConfig()
+	cfg.Addresses = []string{d.URL()}
+	cfg.Retry = RetryConfig{InitialBackoff: 5 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
+	cfg.RequestTimeout = 10 * time.Second
+	cfg.LogInterval = 200 * time.Millisecond
+	return cfg
+}
+
+// logBuffer is a concurrency-safe log destination.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newLogger(w *logBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func newSink(t testing.TB, cfg Config, logs *logBuffer) *Sink {
+	t.Helper()
+	var l *slog.Logger
+	if logs != nil {
+		l = newLogger(logs)
+	}
+	s, err := New(cfg, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	return s
+}
+
+// setupDouble starts a double with the exporter's templates installed, so
+// it enforces the real mappings.
+func setupDouble(t testing.TB) (*esdouble.Double, Config) {
+	t.Helper()
+	d := esdouble.New()
+	t.Cleanup(d.Close)
+	cfg := testConfig(d)
+	if _, err := Setup(context.Background(), cfg, nil); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	return d, cfg
+}
+
+// event builds a complete SSPR document.
+func event(id string, at time.Time) ecs.Event {
+	return ecs.Event{
+		Timestamp: at.UTC().Format(time.RFC3339Nano),
+		Time:      at,
+		ECS:       ecs.ECSMeta{Version: ecs.Version},
+		Event: ecs.EventMeta{
+			Kind: "event", Category: []string{"iam"}, Type: []string{"change", "user"},
+			Action: "password-reset", Outcome: "success", ID: id, Provider: "Self-service Password Management",
+			Dataset: ecs.Dataset, Original: `{"id":"` + id + `"}`,
+		},
+		User: ecs.User{Name: "alice@contoso.com", ID: "u-1", Domain: "contoso.com",
+			Target: ecs.TargetUser{Name: "alice@contoso.com", ID: "u-1", Domain: "contoso.com"}},
+		Related:   ecs.Related{User: []string{"alice@contoso.com"}, IP: []string{"203.0.113.7"}},
+		Source:    ecs.Source{IP: "203.0.113.7"},
+		Cloud:     ecs.Cloud{Provider: "azure", Account: ecs.CloudAccount{ID: "tenant-1"}},
+		UserAgent: ecs.UserAgent{Original: "Mozilla/5.0"},
+		Azure: ecs.Azure{CorrelationID: "c-" + id, TenantID: "tenant-1", AuditLogs: ecs.AuditLogs{
+			Category: "UserManagement", OperationName: "Reset password (self-service)", Result: "success",
+			LoggedByService:   "Self-service Password Management",
+			AdditionalDetails: map[string]string{"MethodsUsed": "Email", "Some.Unknown key": "x"},
+			TargetResources: []ecs.TargetResource{{ID: "u-1", Type: "User", UserPrincipalName: "alice@contoso.com",
+				ModifiedProperties: []ecs.ModifiedProperty{{DisplayName: "PasswordHash", NewValue: "x"}}}},
+		}},
+	}
+}
+
+func events(prefix string, n int, at time.Time) []ecs.Event {
+	out := make([]ecs.Event, n)
+	for i := range out {
+		out[i] = event(fmt.Sprintf("%s-%05d", prefix, i), at.Add(time.Duration(i)*time.Second))
+	}
+	return out
+}
+
+// patience bounds every wait of a test, so a broken sink that retries
+// forever fails the test instead of hanging it.
+const patience = 60 * time.Second
+
+// tctx is a context for one test's writes, ending after patience.
+func tctx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls cond until it holds, for at most patience.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}

@@ -1,0 +1,606 @@
+package elasticsearch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	es "github.com/elastic/go-elasticsearch/v8"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+	"github.com/sspr-exporter/sspr-exporter/internal/stream"
+)
+
+// Name is the sink's name in rejections and logs.
+const Name = "elasticsearch"
+
+// Sink writes ECS documents with bulk "create" requests. It implements
+// stream.Sink and stream.Readiness; Write may be called concurrently.
+type Sink struct {
+	cfg    Config
+	log    *slog.Logger
+	client *es.Client
+	tr     *http.Transport
+	sem    chan struct{}
+	bufs   sync.Pool
+	health health
+
+	mu     sync.Mutex
+	closed bool
+}
+
+var (
+	_ stream.Sink      = (*Sink)(nil)
+	_ stream.Readiness = (*Sink)(nil)
+)
+
+// New builds the sink. It does not contact Elasticsearch.
+func New(cfg Config, logger *slog.Logger) (*Sink, error) {
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("elasticsearch config: %w", errors.Join(errs...))
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	client, tr, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sink{
+		cfg:    cfg,
+		log:    logger.With("sink", Name),
+		client: client,
+		tr:     tr,
+		sem:    make(chan struct{}, cfg.Bulk.MaxInFlight),
+	}
+	s.health.interval = cfg.LogInterval
+	s.health.log = s.log
+	s.bufs.New = func() any { return new(bytes.Buffer) }
+	return s, nil
+}
+
+// Ready returns nil while Elasticsearch accepts writes, or the reason it
+// does not (unreachable, credentials refused, index blocked...).
+func (s *Sink) Ready() error { return s.health.ready() }
+
+// Close releases idle connections. Write calls must have returned.
+func (s *Sink) Close(context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.tr.CloseIdleConnections()
+	return nil
+}
+
+// IndexName returns the index an event dated t goes to: the prefix and the
+// first day of t's bucket in UTC, e.g. entra-sspr-2026.11.01 for a monthly
+// bucket. The date suffix is what index.lifecycle.parse_origination_date
+// reads, so retention counts from the bucket's date.
+func IndexName(prefix, granularity string, t time.Time) string {
+	y, m, d := t.UTC().Date()
+	switch granularity {
+	case Year:
+		m, d = 1, 1
+	case Day:
+	default:
+		d = 1
+	}
+	b := make([]byte, 0, len(prefix)+11)
+	b = append(b, prefix...)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, int64(y), 10)
+	b = append(b, '.', byte('0'+m/10), byte('0'+m%10), '.', byte('0'+d/10), byte('0'+d%10))
+	return string(b)
+}
+
+// item is one document's action and source lines inside a chunk buffer.
+type item struct {
+	doc        int // index into the docs of Write
+	start, end int // byte range in the chunk's buffer
+}
+
+type chunk struct {
+	buf   *bytes.Buffer
+	items []item
+}
+
+// result is what sending one chunk came to.
+type result struct {
+	rejected []stream.Rejection
+	err      error
+}
+
+// Write stores docs and returns nil when each is stored (created, or found
+// already stored), a *stream.Rejected naming the documents Elasticsearch
+// refuses for reasons of their own, or the context's error when ctx ends
+// first. Everything else is retried with backoff.
+func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return errors.New("elasticsearch: write after close")
+	}
+	if len(docs) == 0 {
+		return nil
+	}
+
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		rejected []stream.Rejection
+		firstErr error
+	)
+	collect := func(r result) {
+		mu.Lock()
+		defer mu.Unlock()
+		rejected = append(rejected, r.rejected...)
+		if r.err != nil && firstErr == nil {
+			firstErr = r.err
+		}
+	}
+
+	scratch := s.getBuf()
+	defer s.bufs.Put(scratch)
+	enc := json.NewEncoder(scratch)
+	enc.SetEscapeHTML(false)
+
+	cur := chunk{buf: s.getBuf()}
+	flush := func() bool {
+		if len(cur.items) == 0 {
+			return true
+		}
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			s.bufs.Put(cur.buf)
+			cur = chunk{buf: s.getBuf()}
+			return false
+		}
+		c := cur
+		cur = chunk{buf: s.getBuf()}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-s.sem }()
+			r := s.sendChunk(ctx, c)
+			s.putBuf(c.buf)
+			collect(r)
+		}()
+		return true
+	}
+
+	var pre []stream.Rejection // refused before sending; goroutines only touch rejected
+	var lastKey int
+	var lastName string
+	ok := true
+	for i := range docs {
+		d := &docs[i]
+		if d.Event.ID == "" {
+			pre = appendRejection(pre, i, errors.New("event.id is empty: the document cannot be stored exactly once"))
+			continue
+		}
+		t := d.Time
+		if t.IsZero() {
+			var err error
+			if t, err = time.Parse(time.RFC3339Nano, d.Timestamp); err != nil {
+				pre = appendRejection(pre, i, fmt.Errorf("event time missing and @timestamp %q unparsable: the index cannot be chosen", d.Timestamp))
+				continue
+			}
+		}
+		y, m, dd := t.UTC().Date()
+		if key := y*10000 + int(m)*100 + dd; key != lastKey || lastName == "" {
+			lastKey, lastName = key, IndexName(s.cfg.Index.Prefix, s.cfg.Index.Granularity, t)
+		}
+
+		scratch.Reset()
+		writeAction(scratch, lastName, d.Event.ID)
+		if err := enc.Encode(d); err != nil {
+			pre = appendRejection(pre, i, fmt.Errorf("encode document: %w", err))
+			continue
+		}
+		if len(cur.items) > 0 && cur.buf.Len()+scratch.Len() > s.cfg.Bulk.MaxBytes {
+			if ok = flush(); !ok {
+				break
+			}
+		}
+		start := cur.buf.Len()
+		cur.buf.Write(scratch.Bytes())
+		cur.items = append(cur.items, item{doc: i, start: start, end: cur.buf.Len()})
+		if len(cur.items) >= s.cfg.Bulk.MaxDocs {
+			if ok = flush(); !ok {
+				break
+			}
+		}
+	}
+	if ok {
+		flush()
+	}
+	s.putBuf(cur.buf)
+	wg.Wait()
+	rejected = append(rejected, pre...)
+
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("elasticsearch bulk: %w", err)
+	}
+	if firstErr != nil {
+		return fmt.Errorf("elasticsearch bulk: %w", firstErr)
+	}
+	if len(rejected) > 0 {
+		sort.Slice(rejected, func(a, b int) bool { return rejected[a].Index < rejected[b].Index })
+		return &stream.Rejected{Sink: Name, Docs: rejected}
+	}
+	return nil
+}
+
+func appendRejection(rs []stream.Rejection, i int, err error) []stream.Rejection {
+	return append(rs, stream.Rejection{Index: i, Err: err})
+}
+
+func (s *Sink) getBuf() *bytes.Buffer {
+	b := s.bufs.Get().(*bytes.Buffer)
+	b.Reset()
+	return b
+}
+
+// putBuf keeps buffers up to the request bound for reuse; an oversized
+// one (a single huge document) is left to the collector.
+func (s *Sink) putBuf(b *bytes.Buffer) {
+	if b.Cap() <= 2*s.cfg.Bulk.MaxBytes {
+		s.bufs.Put(b)
+	}
+}
+
+// writeAction writes {"create":{"_index":"...","_id":"..."}} and a newline.
+func writeAction(b *bytes.Buffer, index, id string) {
+	b.WriteString(`{"create":{"_index":"`)
+	b.WriteString(index) // validated prefix and digits: nothing to escape
+	b.WriteString(`","_id":`)
+	if plainJSON(id) {
+		b.WriteByte('"')
+		b.WriteString(id)
+		b.WriteByte('"')
+	} else {
+		q, _ := json.Marshal(id)
+		b.Write(q)
+	}
+	b.WriteString("}}\n")
+}
+
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// sendChunk sends one chunk until every item is stored or rejected, or ctx
+// ends.
+func (s *Sink) sendChunk(ctx context.Context, c chunk) result {
+	return s.sendItems(ctx, c.buf.Bytes(), c.items, true)
+}
+
+// sendItems sends items of src (whole is true when they are all of src, in
+// order, so src itself is the body) and retries what is not yet stored.
+func (s *Sink) sendItems(ctx context.Context, src []byte, items []item, whole bool) result {
+	var res result
+	pending := items
+	var body []byte
+	if whole {
+		body = src
+	} else {
+		body = buildBody(src, pending)
+	}
+	for attempt := 0; ; attempt++ {
+		out := s.attempt(ctx, body, pending)
+		if ctx.Err() != nil {
+			return result{rejected: res.rejected, err: ctx.Err()}
+		}
+		res.rejected = append(res.rejected, out.rejected...)
+		if out.tooLarge {
+			if len(pending) == 1 {
+				res.rejected = appendRejection(res.rejected, pending[0].doc,
+					fmt.Errorf("document of %d bytes refused as too large (HTTP 413): raise http.max_content_length", pending[0].end-pending[0].start))
+				return res
+			}
+			half := len(pending) / 2
+			for _, part := range [][]item{pending[:half], pending[half:]} {
+				r := s.sendItems(ctx, src, part, false)
+				res.rejected = append(res.rejected, r.rejected...)
+				if r.err != nil {
+					return result{rejected: res.rejected, err: r.err}
+				}
+			}
+			return res
+		}
+		if len(out.retry) == 0 {
+			return res
+		}
+		if out.progress {
+			attempt = 0
+		}
+		if len(out.retry) != len(pending) {
+			body = buildBody(src, out.retry)
+		}
+		pending = out.retry
+		if !sleep(ctx, s.backoff(attempt)) {
+			return result{rejected: res.rejected, err: ctx.Err()}
+		}
+	}
+}
+
+func buildBody(src []byte, items []item) []byte {
+	n := 0
+	for _, it := range items {
+		n += it.end - it.start
+	}
+	b := make([]byte, 0, n)
+	for _, it := range items {
+		b = append(b, src[it.start:it.end]...)
+	}
+	return b
+}
+
+// backoff is exponential with jitter in [d/2, d): spread out so that many
+// writers retrying a recovering cluster do not hit it in step.
+func (s *Sink) backoff(attempt int) time.Duration {
+	d := s.cfg.Retry.InitialBackoff
+	for i := 0; i < attempt && d < s.cfg.Retry.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, s.cfg.Retry.MaxBackoff)
+	half := d / 2
+	return half + time.Duration(rand.Int64N(int64(half)+1))
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// attemptResult is what one bulk request came to.
+type attemptResult struct {
+	rejected []stream.Rejection
+	retry    []item
+	tooLarge bool
+	progress bool // some item was stored
+}
+
+// bulkTop is a _bulk answer with its items left undecoded.
+type bulkTop struct {
+	Errors bool            `json:"errors"`
+	Items  json.RawMessage `json:"items"`
+}
+
+// bulkResponse holds the items of a _bulk answer that has errors; they are
+// decoded by action name without a map per item.
+type bulkResponse struct {
+	Items []struct {
+		Create *bulkItem `json:"create"`
+		Index  *bulkItem `json:"index"`
+	} `json:"items"`
+}
+
+type bulkItem struct {
+	Status int      `json:"status"`
+	Error  *esError `json:"error"`
+}
+
+// Error types that would refuse every document alike: retrying is the only
+// answer, and rejecting (dead-lettering) documents for them would lose data.
+var blockingTypes = map[string]bool{
+	"security_exception":           true,
+	"cluster_block_exception":      true,
+	"index_closed_exception":       true,
+	"index_not_found_exception":    true,
+	"invalid_index_name_exception": true,
+	"authorization_exception":      true,
+	"illegal_state_exception":      true,
+}
+
+func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attemptResult {
+	rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	res, err := s.client.Bulk(bytes.NewReader(body), s.client.Bulk.WithContext(rctx))
+	if err != nil {
+		if ctx.Err() == nil {
+			s.health.fail(kindUnreachable, "elasticsearch unreachable: "+err.Error())
+		}
+		return attemptResult{retry: pending}
+	}
+	defer res.Body.Close()
+
+	switch st := res.StatusCode; {
+	case st == http.StatusRequestEntityTooLarge:
+		return attemptResult{tooLarge: true}
+	case st == http.StatusTooManyRequests:
+		_, desc := responseError(res)
+		s.health.fail(kindBusy, "elasticsearch busy, retrying: "+desc)
+		return attemptResult{retry: pending}
+	case st >= 500:
+		_, desc := responseError(res)
+		s.health.fail(kindUnavailable, "elasticsearch unavailable: "+desc)
+		return attemptResult{retry: pending}
+	case st >= 300:
+		// 401, 403, 404 and other whole-request refusals hit every
+		// document alike: keep them, stop acking, and say why.
+		_, desc := responseError(res)
+		s.health.fail(kindBlocked, "elasticsearch refuses writes: "+desc)
+		return attemptResult{retry: pending}
+	}
+
+	rb := s.getBuf()
+	defer s.bufs.Put(rb)
+	var top bulkTop
+	_, err = rb.ReadFrom(res.Body)
+	if err == nil {
+		err = json.Unmarshal(rb.Bytes(), &top)
+	}
+	if err != nil {
+		s.health.fail(kindUnavailable, "elasticsearch bulk answer unreadable: "+err.Error())
+		return attemptResult{retry: pending}
+	}
+	if !top.Errors && len(top.Items) > 0 {
+		// Every action succeeded: no need to look at the items one by one.
+		s.health.ok()
+		return attemptResult{progress: true}
+	}
+	var br bulkResponse
+	if err := json.Unmarshal(top.Items, &br.Items); err != nil {
+		s.health.fail(kindUnavailable, "elasticsearch bulk answer unreadable: "+err.Error())
+		return attemptResult{retry: pending}
+	}
+	if len(br.Items) != len(pending) {
+		s.health.fail(kindUnavailable, fmt.Sprintf("elasticsearch bulk answer has %d items for %d actions", len(br.Items), len(pending)))
+		return attemptResult{retry: pending}
+	}
+	var out attemptResult
+	var blocked, busy string
+	for i, w := range br.Items {
+		it := w.Create
+		if it == nil {
+			it = w.Index
+		}
+		if it == nil {
+			out.retry = append(out.retry, pending[i])
+			continue
+		}
+		switch {
+		case it.Status >= 200 && it.Status < 300:
+			out.progress = true
+		case it.Status == http.StatusConflict && it.Error != nil && it.Error.Type == "version_conflict_engine_exception":
+			// Created by an earlier attempt or an earlier run: stored.
+			out.progress = true
+		case it.Error != nil && blockingTypes[it.Error.Type]:
+			out.retry = append(out.retry, pending[i])
+			if blocked == "" {
+				blocked = fmt.Sprintf("HTTP %d %s", it.Status, it.Error.String())
+			}
+		case it.Status == http.StatusTooManyRequests || it.Status >= 500 || it.Status == http.StatusConflict:
+			out.retry = append(out.retry, pending[i])
+			if busy == "" {
+				busy = fmt.Sprintf("HTTP %d %s", it.Status, it.Error.String())
+			}
+		case it.Status >= 400:
+			reason := fmt.Sprintf("HTTP %d", it.Status)
+			if it.Error != nil {
+				reason = it.Error.String()
+			}
+			out.rejected = appendRejection(out.rejected, pending[i].doc, &ItemError{Status: it.Status, Type: errType(it.Error), Reason: reason})
+		default:
+			out.retry = append(out.retry, pending[i])
+		}
+	}
+	switch {
+	case blocked != "":
+		s.health.fail(kindBlocked, "elasticsearch refuses writes: "+blocked)
+	case busy != "":
+		if out.progress {
+			s.health.ok()
+		}
+		s.health.fail(kindBusy, "elasticsearch busy, retrying documents: "+busy)
+	case out.progress || len(out.rejected) > 0:
+		s.health.ok()
+	}
+	return out
+}
+
+func errType(e *esError) string {
+	if e == nil {
+		return ""
+	}
+	return e.Type
+}
+
+// ItemError is Elasticsearch's refusal of one document, as carried in a
+// stream.Rejection.
+type ItemError struct {
+	Status int    // the item's HTTP status
+	Type   string // e.g. document_parsing_exception
+	Reason string // type, reason and cause as Elasticsearch wrote them
+}
+
+func (e *ItemError) Error() string { return "elasticsearch refused the document: " + e.Reason }
+
+// failure kinds, each logged at most once per interval.
+const (
+	kindUnreachable = "unreachable"
+	kindUnavailable = "unavailable"
+	kindBusy        = "busy"
+	kindBlocked     = "blocked"
+)
+
+// health tracks whether writes go through and rate-limits the logging of
+// failures that persist.
+type health struct {
+	interval time.Duration
+	log      *slog.Logger
+
+	mu         sync.Mutex
+	reason     string // non-empty while not ready
+	lastLogged map[string]time.Time
+	suppressed map[string]int
+}
+
+func (h *health) ready() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.reason != "" {
+		return errors.New(h.reason)
+	}
+	return nil
+}
+
+func (h *health) fail(kind, reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// Back-pressure (429) is normal operation, not a reason to report the
+	// exporter unready.
+	if kind != kindBusy {
+		h.reason = reason
+	}
+	if h.lastLogged == nil {
+		h.lastLogged, h.suppressed = map[string]time.Time{}, map[string]int{}
+	}
+	now := time.Now()
+	if last, ok := h.lastLogged[kind]; ok && now.Sub(last) < h.interval {
+		h.suppressed[kind]++
+		return
+	}
+	n := h.suppressed[kind]
+	h.lastLogged[kind], h.suppressed[kind] = now, 0
+	level := slog.LevelWarn
+	if kind == kindBlocked {
+		level = slog.LevelError
+	}
+	h.log.Log(context.Background(), level, reason, "kind", kind, "repeats_since_last_log", n,
+		"action", "retrying with backoff; nothing is acknowledged until it succeeds")
+}
+
+func (h *health) ok() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.reason != "" {
+		h.log.Info("elasticsearch accepts writes again", "previous_problem", h.reason)
+		h.reason = ""
+	}
+	clear(h.lastLogged)
+}
