@@ -57,7 +57,7 @@ fuzztime="${SSPR_FUZZTIME:-10s}"
 for pkg in ./internal/entra ./internal/sspr; do
   for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     echo "-- $pkg $target"
-    go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg"
+    go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" -fuzzminimizetime=50x "$pkg"
   done
 done
 

@@ -296,6 +296,12 @@ func (p *parser) skip(pos int) (int, error) {
 		}
 		switch c := s.buf[i]; c {
 		case '"':
+			// Most strings have no escapes: end them here, and leave
+			// escapes, control characters and refills to str.
+			if j := i + 1 + stringStop(s.buf[i+1:s.end]); j < s.end && s.buf[j] == '"' {
+				i = j + 1
+				continue
+			}
 			end, err := p.str(i)
 			if err != nil || end < 0 {
 				return end, err

@@ -112,29 +112,32 @@ func NewBytesScanner(b []byte, maxBody int) *Scanner {
 	return s
 }
 
-// fill reads more input, keeping buf[keep:] and moving it to the front.
-// It returns the shift applied to indices, and false when no more input can
-// be had.
+// readSize is the least free space fill reads into. Reading large chunks
+// keeps refills (and the moves of a partly read value they may need) rare.
+const readSize = 256 << 10
+
+// fill reads more input. Data before keep may be dropped: when the buffer
+// has too little room left, buf[keep:] is moved to the front (growing the
+// buffer if that still leaves too little). It returns the shift applied to
+// indices, and false when no more input can be had.
 func (s *Scanner) fill(keep int) (int, bool) {
 	if s.eof || s.r == nil {
 		return 0, false
 	}
 	shift := 0
-	if keep > 0 {
-		n := copy(s.buf, s.buf[keep:s.end])
-		s.base += int64(keep)
-		s.end = n
-		s.start -= keep
-		shift = keep
-	}
-	if s.end == len(s.buf) {
-		size := 2 * len(s.buf)
-		if size < 64<<10 {
-			size = 64 << 10
+	if len(s.buf)-s.end < readSize {
+		if keep > 0 {
+			n := copy(s.buf, s.buf[keep:s.end])
+			s.base += int64(keep)
+			s.end = n
+			s.start -= keep
+			shift = keep
 		}
-		nb := make([]byte, size)
-		copy(nb, s.buf[:s.end])
-		s.buf = nb
+		if len(s.buf)-s.end < readSize {
+			nb := make([]byte, max(2*len(s.buf), s.end+readSize, 4*readSize))
+			copy(nb, s.buf[:s.end])
+			s.buf = nb
+		}
 	}
 	n, err := s.r.Read(s.buf[s.end:])
 	s.end += n

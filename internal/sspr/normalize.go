@@ -49,9 +49,6 @@ func Classify(c *Catalog, r *entra.Record) (Activity, Verdict) {
 	}
 	switch strings.ToLower(strings.TrimSpace(string(r.Category))) {
 	case "auditlogs":
-		if r.Properties == nil {
-			return Activity{}, Drop
-		}
 		return act, Event
 	case "audit":
 		return act, Unsupported
