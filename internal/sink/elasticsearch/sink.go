@@ -97,6 +97,10 @@ func IndexName(prefix, granularity string, t time.Time) string {
 	b := make([]byte, 0, len(prefix)+11)
 	b = append(b, prefix...)
 	b = append(b, '-')
+	// Four digits always: parse_origination_date wants -yyyy.MM.dd.
+	for p := 1000; p > 1 && y < p; p /= 10 {
+		b = append(b, '0')
+	}
 	b = strconv.AppendInt(b, int64(y), 10)
 	b = append(b, '.', byte('0'+m/10), byte('0'+m%10), '.', byte('0'+d/10), byte('0'+d%10))
 	return string(b)

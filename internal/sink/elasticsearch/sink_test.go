@@ -29,7 +29,8 @@ func TestIndexName(t *testing.T) {
 		{Month, time.Date(2026, 12, 1, 0, 30, 0, 0, time.FixedZone("CET", 3600)), "entra-sspr-2026.11.01"},
 		{Day, nov, "entra-sspr-2026.11.14"},
 		{Year, nov, "entra-sspr-2026.01.01"},
-		{Month, time.Date(999, 2, 3, 0, 0, 0, 0, time.UTC), "entra-sspr-999.02.01"},
+		{Month, time.Date(999, 2, 3, 0, 0, 0, 0, time.UTC), "entra-sspr-0999.02.01"},
+		{Day, time.Date(7, 2, 3, 0, 0, 0, 0, time.UTC), "entra-sspr-0007.02.03"},
 	}
 	for _, c := range cases {
 		if got := IndexName("entra-sspr", c.gran, c.at); got != c.want {
