@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
@@ -33,6 +34,7 @@ type Sink struct {
 	sem    chan struct{}
 	bufs   sync.Pool
 	health health
+	stats  counters
 
 	mu     sync.Mutex
 	closed bool
@@ -172,10 +174,13 @@ func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
 		}
 		c := cur
 		cur = chunk{buf: s.getBuf()}
+		held := int64(c.buf.Len())
+		s.stats.hold(held)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-s.sem }()
+			defer s.stats.held.Add(-held)
 			r := s.sendChunk(ctx, c)
 			s.putBuf(c.buf)
 			collect(r)
@@ -335,6 +340,7 @@ func (s *Sink) sendItems(ctx context.Context, src []byte, items []item, whole bo
 		if out.progress {
 			attempt = 0
 		}
+		s.stats.retried.Add(int64(len(out.retry)))
 		if len(out.retry) != len(pending) {
 			body = buildBody(src, out.retry)
 		}
@@ -423,6 +429,7 @@ var blockingTypes = map[string]bool{
 func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attemptResult {
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
+	s.stats.requests.Add(1)
 	res, err := s.client.Bulk(bytes.NewReader(body), s.client.Bulk.WithContext(rctx))
 	if err != nil {
 		if ctx.Err() == nil {
@@ -464,6 +471,7 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 	}
 	if !top.Errors && len(top.Items) > 0 {
 		// Every action succeeded: no need to look at the items one by one.
+		s.stats.created.Add(int64(len(pending)))
 		s.health.ok()
 		return attemptResult{progress: true}
 	}
@@ -489,9 +497,11 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 		}
 		switch {
 		case it.Status >= 200 && it.Status < 300:
+			s.stats.created.Add(1)
 			out.progress = true
 		case it.Status == http.StatusConflict && it.Error != nil && it.Error.Type == "version_conflict_engine_exception":
 			// Created by an earlier attempt or an earlier run: stored.
+			s.stats.duplicates.Add(1)
 			out.progress = true
 		case it.Error != nil && blockingTypes[it.Error.Type]:
 			out.retry = append(out.retry, pending[i])
@@ -508,6 +518,7 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 			if it.Error != nil {
 				reason = it.Error.String()
 			}
+			s.stats.rejected.Add(1)
 			out.rejected = appendRejection(out.rejected, pending[i].doc, &ItemError{Status: it.Status, Type: errType(it.Error), Reason: reason})
 		default:
 			out.retry = append(out.retry, pending[i])
@@ -543,6 +554,41 @@ type ItemError struct {
 }
 
 func (e *ItemError) Error() string { return "elasticsearch refused the document: " + e.Reason }
+
+// Stats are the sink's counters since New.
+type Stats struct {
+	Created      int64 // documents answered 201
+	Duplicates   int64 // documents answered 409: already stored
+	Rejected     int64 // documents refused by Elasticsearch for reasons of their own
+	Retried      int64 // document attempts repeated after a failure
+	BulkRequests int64 // bulk requests sent, including failed ones
+	HeldBytes    int64 // bytes of bulk bodies held by requests in flight now
+	PeakHeld     int64 // most bytes of bulk bodies ever held at once
+}
+
+// Stats returns the counters, for metrics.
+func (s *Sink) Stats() Stats {
+	return Stats{
+		Created: s.stats.created.Load(), Duplicates: s.stats.duplicates.Load(),
+		Rejected: s.stats.rejected.Load(), Retried: s.stats.retried.Load(),
+		BulkRequests: s.stats.requests.Load(), HeldBytes: s.stats.held.Load(), PeakHeld: s.stats.peak.Load(),
+	}
+}
+
+type counters struct {
+	created, duplicates, rejected, retried, requests atomic.Int64
+	held, peak                                       atomic.Int64
+}
+
+func (c *counters) hold(n int64) {
+	now := c.held.Add(n)
+	for {
+		p := c.peak.Load()
+		if now <= p || c.peak.CompareAndSwap(p, now) {
+			return
+		}
+	}
+}
 
 // failure kinds, each logged at most once per interval.
 const (

@@ -143,6 +143,9 @@ func TestMixedItemOutcomes(t *testing.T) {
 	if d.Count("*") != 4 {
 		t.Errorf("count %d, want 4", d.Count("*"))
 	}
+	if st := s.Stats(); st.Created != 4 || st.Duplicates != 1 || st.Rejected != 2 || st.Retried < 4 {
+		t.Errorf("sink stats %+v: want 4 created (dup's first write included), 1 duplicate, 2 rejected, 4+ retried", st)
+	}
 }
 
 func TestTooManyRequestsStorm(t *testing.T) {
@@ -178,6 +181,7 @@ func TestTooManyRequestsStorm(t *testing.T) {
 func TestOutageLosesNothing(t *testing.T) {
 	d, cfg := setupDouble(t)
 	cfg.Bulk.MaxDocs = 100
+	cfg.Bulk.MaxBytes = 32 << 10 // the 1000 documents are ~1 MB: 30+ requests
 	cfg.Bulk.MaxInFlight = 2
 	logs := &logBuffer{}
 	s := newSink(t, cfg, logs)
@@ -206,6 +210,15 @@ func TestOutageLosesNothing(t *testing.T) {
 	}
 	if st := d.Stats(); st.MaxInFlight > cfg.Bulk.MaxInFlight || st.MaxBulkBytes > cfg.Bulk.MaxBytes {
 		t.Errorf("bounds exceeded: %+v", st)
+	}
+	// Memory: while nothing got through, the sink held at most
+	// max_in_flight request bodies, not the 1000 documents encoded.
+	ss := s.Stats()
+	if ss.PeakHeld > int64(cfg.Bulk.MaxInFlight*cfg.Bulk.MaxBytes) || ss.PeakHeld == 0 || ss.HeldBytes != 0 {
+		t.Errorf("held bytes peak %d (bound %d), now %d", ss.PeakHeld, cfg.Bulk.MaxInFlight*cfg.Bulk.MaxBytes, ss.HeldBytes)
+	}
+	if ss.Created != 1010 || ss.Retried == 0 {
+		t.Errorf("sink stats %+v", ss)
 	}
 	if !strings.Contains(logs.String(), "unreachable") || !strings.Contains(logs.String(), "accepts writes again") {
 		t.Errorf("logs do not tell the outage and the recovery:\n%s", logs.String())
