@@ -8,11 +8,11 @@ import (
 
 func TestSlug(t *testing.T) {
 	for in, want := range map[string]string{
-		"User started security info registration": "user-started-security-info-registration",
-		"  Reset password (self-service) ":        "reset-password-self-service",
+		"User started security info registration":            "user-started-security-info-registration",
+		"  Reset password (self-service) ":                   "reset-password-self-service",
 		"Self-service password reset flow activity progress": "self-service-password-reset-flow-activity-progress",
-		"Réinitialiser — mot de passe!": "réinitialiser-mot-de-passe",
-		"---": "",
+		"Réinitialiser — mot de passe!":                      "réinitialiser-mot-de-passe",
+		"---":                                                "",
 	} {
 		if got := Slug(in); got != want {
 			t.Errorf("Slug(%q) = %q, want %q", in, got, want)
