@@ -294,7 +294,7 @@ func (d *Double) Policy(name string) (map[string]any, int64) {
 	return nil, 0
 }
 
-// DeletePolicy removes an ILM policy, index template or component template
+// Delete removes an ILM policy, index template or component template
 // by kind ("ilm", "index_template", "component_template").
 func (d *Double) Delete(kind, name string) {
 	d.mu.Lock()

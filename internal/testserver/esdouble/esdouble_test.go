@@ -457,3 +457,23 @@ func TestGoElasticsearchClientWorks(t *testing.T) {
 }
 
 func strPtr(s string) *string { return &s }
+
+func TestFastAcceptAnswersLikeTheFullPath(t *testing.T) {
+	body := "{\"create\":{\"_index\":\"f\",\"_id\":\"1\"}}\n{\"a\":1}\n{\"index\":{\"_index\":\"f\",\"_id\":\"2\"}}\n{\"a\":2}\n"
+	full := New()
+	defer full.Close()
+	_, _, want := do(t, full, "POST", "/_bulk", body)
+	fast := New()
+	defer fast.Close()
+	fast.SetFastAccept(true)
+	_, _, got := do(t, fast, "POST", "/_bulk", body)
+	var r bulk.Response
+	decode(t, got, &r)
+	if r.Errors || len(r.Items) != 2 || r.Items[0][operationtype.Create].Status != 201 || r.Items[1][operationtype.Index].Status != 201 {
+		t.Errorf("fast answer %s", got)
+	}
+	sameKeys(t, "fast path", want, got)
+	if fast.Count("*") != 0 || fast.Stats().Created != 2 {
+		t.Errorf("fast path stored %d, counted %d created", fast.Count("*"), fast.Stats().Created)
+	}
+}
