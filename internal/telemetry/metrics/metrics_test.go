@@ -1,0 +1,407 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
+	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+	"github.com/sspr-exporter/sspr-exporter/internal/entra"
+	"github.com/sspr-exporter/sspr-exporter/internal/sspr"
+	"github.com/sspr-exporter/sspr-exporter/internal/stream"
+)
+
+func compare(t *testing.T, m *Metrics, want string, names ...string) {
+	t.Helper()
+	for i := range names {
+		names[i] = Namespace + "_" + names[i]
+	}
+	if err := testutil.GatherAndCompare(m.Gatherer(), strings.NewReader(want), names...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBatchDoneCounts(t *testing.T) {
+	m := New(WithoutRuntimeCollectors())
+	m.BatchDone(Counts{
+		Records: 10, SSPR: 4, Dropped: 6, Unsupported: 1,
+		ByAction:  map[string]int64{"password-reset": 3, "password-reset-registration": 1},
+		ByOutcome: map[string]int64{"success": 3, "failure": 1},
+	}, time.Second, nil)
+	m.BatchDone(Counts{Records: 2, SSPR: 1, ByAction: map[string]int64{"password-reset": 1}, ByOutcome: map[string]int64{"failure": 1}}, time.Second, nil)
+
+	compare(t, m, `
+# HELP sspr_exporter_records_total Entra records read, whatever became of them (SSPR, dropped or dead-lettered).
+# TYPE sspr_exporter_records_total counter
+sspr_exporter_records_total 12
+# HELP sspr_exporter_documents_total SSPR documents emitted, by event.action.
+# TYPE sspr_exporter_documents_total counter
+sspr_exporter_documents_total{action="password-reset"} 4
+sspr_exporter_documents_total{action="password-reset-registration"} 1
+# HELP sspr_exporter_documents_by_outcome_total SSPR documents emitted, by event.outcome (success, failure, unknown).
+# TYPE sspr_exporter_documents_by_outcome_total counter
+sspr_exporter_documents_by_outcome_total{outcome="failure"} 2
+sspr_exporter_documents_by_outcome_total{outcome="success"} 3
+# HELP sspr_exporter_records_dropped_total Records dropped on purpose: not_sspr (not an SSPR activity) or unsupported (SSPR activity of a retired schema).
+# TYPE sspr_exporter_records_dropped_total counter
+sspr_exporter_records_dropped_total{reason="not_sspr"} 5
+sspr_exporter_records_dropped_total{reason="unsupported"} 1
+`, "records_total", "documents_total", "documents_by_outcome_total", "records_dropped_total")
+
+	// batch_documents: observations 4 and 1.
+	h := histogramOf(t, m, "sspr_exporter_batch_documents")
+	if h.count != 2 || h.sum != 5 {
+		t.Fatalf("batch_documents count %d sum %v, want 2 and 5", h.count, h.sum)
+	}
+}
+
+func TestCountsFromFollowsTotals(t *testing.T) {
+	m := New(WithoutRuntimeCollectors())
+	var mu sync.Mutex
+	cur := Counts{Records: 3, SSPR: 1, Dropped: 2, ByAction: map[string]int64{"password-reset": 1}, ByOutcome: map[string]int64{"success": 1}}
+	m.CountsFrom(func() Counts {
+		mu.Lock()
+		defer mu.Unlock()
+		return cur
+	})
+	const head = `
+# HELP sspr_exporter_records_total Entra records read, whatever became of them (SSPR, dropped or dead-lettered).
+# TYPE sspr_exporter_records_total counter
+`
+	compare(t, m, head+"sspr_exporter_records_total 3\n", "records_total")
+	// A second scrape with unchanged totals adds nothing.
+	compare(t, m, head+"sspr_exporter_records_total 3\n", "records_total")
+	mu.Lock()
+	cur = Counts{Records: 10, SSPR: 2, Dropped: 8, ByAction: map[string]int64{"password-reset": 2}, ByOutcome: map[string]int64{"success": 1, "failure": 1}}
+	mu.Unlock()
+	compare(t, m, head+"sspr_exporter_records_total 10\n", "records_total")
+	compare(t, m, `
+# HELP sspr_exporter_documents_by_outcome_total SSPR documents emitted, by event.outcome (success, failure, unknown).
+# TYPE sspr_exporter_documents_by_outcome_total counter
+sspr_exporter_documents_by_outcome_total{outcome="failure"} 1
+sspr_exporter_documents_by_outcome_total{outcome="success"} 1
+`, "documents_by_outcome_total")
+}
+
+func TestDeadLetterClasses(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	pos := stream.Position{Kind: "file", File: "x", Line: 1}
+	truncated := deadletter.New(at, deadletter.StageDecode, pos, &entra.TooLargeError{Size: 9}, nil)
+	truncated.Truncated = true
+	cases := []struct {
+		rec  deadletter.Record
+		want string
+	}{
+		{deadletter.New(at, deadletter.StageDecode, pos, &entra.SyntaxError{Line: 1, Msg: "unexpected }"}, []byte("{")), ReasonInvalidJSON},
+		{deadletter.New(at, deadletter.StageDecode, pos, fmt.Errorf("decode record: %w", errors.New("unexpected end of JSON input")), nil), ReasonInvalidJSON},
+		{deadletter.New(at, deadletter.StageDecode, pos, entra.ErrNotObject, []byte("[1]")), ReasonNotObject},
+		{truncated, ReasonTooLarge},
+		{deadletter.New(at, deadletter.StageNormalize, pos, fmt.Errorf("normalize %q: %w", "Reset password (self-service)", sspr.ErrNoTime), nil), ReasonNoTime},
+		{deadletter.New(at, deadletter.StageNormalize, pos, errors.New(`normalize "x": SSPR record has no activity name`), nil), ReasonNormalize},
+		{deadletter.New(at, deadletter.StageDecode, pos, errors.New("re-drive: dead letter holds a truncated payload"), nil), ReasonRedrive},
+		{deadletter.New(at, deadletter.StageSink, pos, errors.New("mapper_parsing_exception: failed to parse field [user.name]"), nil), ReasonSinkRejected},
+		{deadletter.New(at, deadletter.StageDecode, pos, errors.New("something new"), nil), ReasonOther},
+	}
+	for _, c := range cases {
+		if got := ReasonClass(c.rec); got != c.want {
+			t.Errorf("ReasonClass(%s %q) = %q, want %q", c.rec.Stage, c.rec.Error, got, c.want)
+		}
+	}
+
+	m := New(WithoutRuntimeCollectors())
+	var store recordingWriter
+	w := DeadLetters(&store, m)
+	for _, c := range cases {
+		if err := w.Write(c.rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A record the writer fails to store is not counted.
+	store.fail = errors.New("disk full")
+	if err := w.Write(cases[0].rec); err == nil {
+		t.Fatal("write error not returned")
+	}
+	if len(store.got) != len(cases) {
+		t.Fatalf("stored %d records, want %d", len(store.got), len(cases))
+	}
+	// Labels outside the known sets are folded, not passed through.
+	m.DeadLetter("weird", "some raw error text")
+
+	compare(t, m, `
+# HELP sspr_exporter_dead_letters_total Dead letters written, by stage (decode, normalize, sink) and reason class.
+# TYPE sspr_exporter_dead_letters_total counter
+sspr_exporter_dead_letters_total{reason="invalid_json",stage="decode"} 2
+sspr_exporter_dead_letters_total{reason="not_object",stage="decode"} 1
+sspr_exporter_dead_letters_total{reason="too_large",stage="decode"} 1
+sspr_exporter_dead_letters_total{reason="no_time",stage="normalize"} 1
+sspr_exporter_dead_letters_total{reason="normalize",stage="normalize"} 1
+sspr_exporter_dead_letters_total{reason="redrive",stage="decode"} 1
+sspr_exporter_dead_letters_total{reason="sink_rejected",stage="sink"} 1
+sspr_exporter_dead_letters_total{reason="other",stage="decode"} 1
+sspr_exporter_dead_letters_total{reason="other",stage="other"} 1
+`, "dead_letters_total")
+}
+
+type recordingWriter struct {
+	got  []deadletter.Record
+	fail error
+}
+
+func (w *recordingWriter) Write(r deadletter.Record) error {
+	if w.fail != nil {
+		return w.fail
+	}
+	w.got = append(w.got, r)
+	return nil
+}
+
+// fakeSink answers Write with the queued errors in turn.
+type fakeSink struct {
+	errs  []error
+	ready error
+}
+
+func (s *fakeSink) Write(context.Context, []ecs.Event) error {
+	if len(s.errs) == 0 {
+		return nil
+	}
+	err := s.errs[0]
+	s.errs = s.errs[1:]
+	return err
+}
+func (s *fakeSink) Close(context.Context) error { return nil }
+func (s *fakeSink) Ready() error                { return s.ready }
+
+func TestSinkDecorator(t *testing.T) {
+	m := New(WithoutRuntimeCollectors())
+	rej := &stream.Rejected{Sink: "elasticsearch", Docs: []stream.Rejection{{Index: 1, Err: errors.New("mapping")}}}
+	fs := &fakeSink{errs: []error{nil, rej, errors.New("connection refused")}, ready: errors.New("cluster red")}
+	s := Sink("elasticsearch", fs, m)
+	docs := make([]ecs.Event, 5)
+	if err := s.Write(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Write(context.Background(), docs)
+	if r, ok := stream.AsRejected(err); !ok || r != rej {
+		t.Fatalf("rejection not passed through unchanged: %v", err)
+	}
+	if err := s.Write(context.Background(), docs); err == nil {
+		t.Fatal("error swallowed")
+	}
+	m.Retry("elasticsearch")
+	m.Retry("elasticsearch")
+	m.Retry("kafka")
+	r, ok := s.(stream.Readiness)
+	if !ok || r.Ready() == nil || r.Ready().Error() != "cluster red" {
+		t.Fatalf("Ready not forwarded: %v", ok)
+	}
+
+	compare(t, m, `
+# HELP sspr_exporter_sink_writes_total Sink Write calls, by result: ok, rejected (some documents refused and dead-lettered, the rest durable) or error (nothing may be assumed stored).
+# TYPE sspr_exporter_sink_writes_total counter
+sspr_exporter_sink_writes_total{result="error",sink="elasticsearch"} 1
+sspr_exporter_sink_writes_total{result="ok",sink="elasticsearch"} 1
+sspr_exporter_sink_writes_total{result="rejected",sink="elasticsearch"} 1
+# HELP sspr_exporter_sink_documents_total Documents a sink reported durable.
+# TYPE sspr_exporter_sink_documents_total counter
+sspr_exporter_sink_documents_total{sink="elasticsearch"} 9
+# HELP sspr_exporter_sink_retries_total Attempts a sink retried after a failure.
+# TYPE sspr_exporter_sink_retries_total counter
+sspr_exporter_sink_retries_total{sink="elasticsearch"} 2
+sspr_exporter_sink_retries_total{sink="kafka"} 1
+`, "sink_writes_total", "sink_documents_total", "sink_retries_total")
+	if h := histogramOf(t, m, "sspr_exporter_sink_write_duration_seconds"); h.count != 3 {
+		t.Fatalf("sink_write_duration_seconds count %d, want 3", h.count)
+	}
+
+	// A sink without Ready stays without it.
+	plain := Sink("file", struct{ stream.Sink }{fs}, m)
+	if _, ok := plain.(stream.Readiness); ok {
+		t.Fatal("decorator invented a Ready method")
+	}
+}
+
+// fakeSource hands out batches of n bodies whose ack returns ackErr.
+type fakeSource struct {
+	n      int
+	ackErr error
+	acked  []error
+}
+
+func (s *fakeSource) Read(context.Context) (stream.Batch, error) {
+	return stream.Batch{Bodies: make([]stream.Body, s.n), Ack: func(_ context.Context, err error) error {
+		s.acked = append(s.acked, err)
+		return s.ackErr
+	}}, nil
+}
+func (s *fakeSource) Close(context.Context) error { return nil }
+
+func TestSourceDecorator(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	m := New(WithoutRuntimeCollectors(), WithClock(func() time.Time { return now }))
+	fs := &fakeSource{n: 3}
+	src := m.Source(fs)
+	ctx := context.Background()
+
+	b1, _ := src.Read(ctx)
+	b2, _ := src.Read(ctx)
+	compare(t, m, `
+# HELP sspr_exporter_batches_in_flight Batches read from the source and not yet acknowledged.
+# TYPE sspr_exporter_batches_in_flight gauge
+sspr_exporter_batches_in_flight 2
+`, "batches_in_flight")
+	if !m.LastProgress().IsZero() {
+		t.Fatal("progress before any ack")
+	}
+	if err := b1.Ack(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !m.LastProgress().Equal(now) {
+		t.Fatalf("LastProgress = %v, want %v", m.LastProgress(), now)
+	}
+	now = now.Add(time.Minute)
+	deliveryErr := errors.New("sink kafka: down")
+	if err := b2.Ack(ctx, deliveryErr); err != nil {
+		t.Fatal(err)
+	}
+	if !m.LastProgress().Equal(now.Add(-time.Minute)) {
+		t.Fatal("a failed batch counted as progress")
+	}
+	// The checkpoint itself failing is no progress either, and its error
+	// reaches the pipeline.
+	fs.ackErr = errors.New("checkpoint store unreachable")
+	b3, _ := src.Read(ctx)
+	if err := b3.Ack(ctx, nil); err == nil || err.Error() != "checkpoint store unreachable" {
+		t.Fatalf("ack error = %v", err)
+	}
+	if len(fs.acked) != 3 || fs.acked[1] != deliveryErr {
+		t.Fatalf("underlying acks: %v", fs.acked)
+	}
+	compare(t, m, `
+# HELP sspr_exporter_batches_in_flight Batches read from the source and not yet acknowledged.
+# TYPE sspr_exporter_batches_in_flight gauge
+sspr_exporter_batches_in_flight 0
+# HELP sspr_exporter_batches_total Batches acknowledged, by result: ok (every document durable or dead-lettered) or error (not delivered, not checkpointed).
+# TYPE sspr_exporter_batches_total counter
+sspr_exporter_batches_total{result="error"} 2
+sspr_exporter_batches_total{result="ok"} 1
+# HELP sspr_exporter_last_progress_timestamp_seconds Unix time at which a batch was last acknowledged without error; 0 before the first.
+# TYPE sspr_exporter_last_progress_timestamp_seconds gauge
+sspr_exporter_last_progress_timestamp_seconds 1.7e+09
+`, "batches_in_flight", "batches_total", "last_progress_timestamp_seconds")
+	if h := histogramOf(t, m, "sspr_exporter_batch_bodies"); h.count != 3 || h.sum != 9 {
+		t.Fatalf("batch_bodies count %d sum %v, want 3 and 9", h.count, h.sum)
+	}
+}
+
+func TestPartitions(t *testing.T) {
+	m := New(WithoutRuntimeCollectors())
+	m.WatchPartitions("eventhubs", func() []PartitionStats {
+		return []PartitionStats{
+			{ID: "0", Owned: true, Lag: 12, CheckpointAge: 90 * time.Second},
+			{ID: "1", Owned: true, Lag: -1},
+			{ID: "2", Owned: false, Lag: 500, CheckpointAge: time.Hour},
+		}
+	})
+	compare(t, m, `
+# HELP sspr_exporter_source_partition_lag Events enqueued in a partition after the last one processed; only partitions this instance owns and whose lag is known.
+# TYPE sspr_exporter_source_partition_lag gauge
+sspr_exporter_source_partition_lag{partition="0",source="eventhubs"} 12
+# HELP sspr_exporter_source_checkpoint_age_seconds Seconds since this instance last checkpointed the partition; absent before the first. Grows on idle partitions too: alert on it together with lag.
+# TYPE sspr_exporter_source_checkpoint_age_seconds gauge
+sspr_exporter_source_checkpoint_age_seconds{partition="0",source="eventhubs"} 90
+# HELP sspr_exporter_source_partition_owned 1 when this instance reads the partition now, 0 when it knows the partition but does not own it.
+# TYPE sspr_exporter_source_partition_owned gauge
+sspr_exporter_source_partition_owned{partition="0",source="eventhubs"} 1
+sspr_exporter_source_partition_owned{partition="1",source="eventhubs"} 1
+sspr_exporter_source_partition_owned{partition="2",source="eventhubs"} 0
+`, "source_partition_lag", "source_checkpoint_age_seconds", "source_partition_owned")
+	if lag, ok := m.TotalLag(); !ok || lag != 12 {
+		t.Fatalf("TotalLag = %d, %v; want 12, true", lag, ok)
+	}
+}
+
+func TestRuntimeCollectorsAndLint(t *testing.T) {
+	m := New()
+	m.BatchDone(Counts{Records: 1}, 0, nil)
+	mfs, err := m.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, mf := range mfs {
+		have[mf.GetName()] = true
+		if !strings.HasPrefix(mf.GetName(), Namespace+"_") && !strings.HasPrefix(mf.GetName(), "go_") && !strings.HasPrefix(mf.GetName(), "process_") {
+			t.Errorf("metric %s outside the namespace", mf.GetName())
+		}
+		if mf.GetHelp() == "" {
+			t.Errorf("metric %s has no help", mf.GetName())
+		}
+	}
+	for _, n := range []string{"go_goroutines", "sspr_exporter_build_info", "sspr_exporter_records_total"} {
+		if !have[n] {
+			t.Errorf("%s missing", n)
+		}
+	}
+	// The exposition parses back as Prometheus text.
+	var b strings.Builder
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	if _, err := p.TextToMetricFamilies(strings.NewReader(b.String())); err != nil {
+		t.Fatalf("exposition does not parse: %v", err)
+	}
+	probs, err := testutil.GatherAndLint(m.Gatherer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range probs {
+		if strings.HasPrefix(p.Metric, Namespace) {
+			t.Errorf("lint %s: %s", p.Metric, p.Text)
+		}
+	}
+}
+
+func TestNopIsARecorder(t *testing.T) {
+	var r Recorder = Nop{}
+	r.BatchDone(Counts{Records: 1}, time.Second, nil)
+	r.DeadLetter("decode", ReasonInvalidJSON)
+	r.SinkWrite("kafka", 1, time.Second, nil)
+	r.Retry("kafka")
+}
+
+type histo struct {
+	count uint64
+	sum   float64
+}
+
+func histogramOf(t *testing.T, m *Metrics, name string) histo {
+	t.Helper()
+	mfs, err := m.Gatherer().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h histo
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			h.count += mt.GetHistogram().GetSampleCount()
+			h.sum += mt.GetHistogram().GetSampleSum()
+		}
+	}
+	return h
+}

@@ -1,0 +1,68 @@
+package telemetry
+
+import (
+	"log/slog"
+	"maps"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/pipeline"
+	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
+	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/health"
+	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/logging"
+	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/metrics"
+)
+
+// Telemetry is the metrics, the readiness checker and the server of one
+// exporter, connected: the checker's stall rule follows the metrics'
+// progress and partition lag, and its state is exported as metrics.
+type Telemetry struct {
+	Metrics *metrics.Metrics
+	Health  *health.Checker
+	Server  *Server
+}
+
+// New builds the telemetry of an exporter. redactor (may be nil) cleans
+// readiness reasons of registered secret values; pass the log handler's.
+// Nothing listens before Server.Start.
+func New(cfg Config, logger *slog.Logger, redactor *logging.Redactor, opts ...metrics.Option) *Telemetry {
+	m := metrics.New(opts...)
+	hc := health.New(cfg.ReadyStallTimeout, health.WithRedactor(redactor.Redact))
+	hc.WatchProgress(m.LastProgress, m.TotalLag)
+	m.Registry().MustRegister(hc)
+	return &Telemetry{Metrics: m, Health: hc, Server: NewServer(cfg, logger, m.Gatherer(), hc)}
+}
+
+// PipelineCounts adapts a pipeline's running totals for
+// metrics.Metrics.CountsFrom.
+func PipelineCounts(p interface{ Summary() pipeline.Summary }) func() metrics.Counts {
+	return func() metrics.Counts {
+		s := p.Summary()
+		return metrics.Counts{
+			Records: s.Records, SSPR: s.SSPR, Dropped: s.Dropped, Unsupported: s.Unsupported,
+			ByAction: maps.Clone(s.ByAction), ByOutcome: maps.Clone(s.ByOutcome),
+		}
+	}
+}
+
+// BatchCounts converts one batch's pipeline counts for
+// metrics.Recorder.BatchDone.
+func BatchCounts(c pipeline.Counts) metrics.Counts {
+	return metrics.Counts{
+		Records: c.Records, SSPR: c.SSPR, Dropped: c.Dropped, Unsupported: c.Unsupported,
+		ByAction: c.ByAction, ByOutcome: c.ByOutcome,
+	}
+}
+
+// EventHubsPartitions adapts an Event Hubs source's stats for
+// metrics.Metrics.WatchPartitions.
+func EventHubsPartitions(s interface{ Stats() eventhubs.Stats }) func() []metrics.PartitionStats {
+	return func() []metrics.PartitionStats {
+		st := s.Stats()
+		out := make([]metrics.PartitionStats, 0, len(st.Partitions))
+		for _, p := range st.Partitions {
+			out = append(out, metrics.PartitionStats{
+				ID: p.ID, Owned: p.Owned, Lag: p.Lag, CheckpointAge: p.CheckpointAge,
+			})
+		}
+		return out
+	}
+}
