@@ -48,8 +48,8 @@ type Source struct {
 	container *container.Client
 	opts      azeventhubs.ProcessorOptions
 
-	batches  chan Batch    // partition workers hand batches to Read
-	stopping chan struct{} // closed when Close begins: no new batches
+	batches  chan stream.Batch // partition workers hand batches to Read
+	stopping chan struct{}     // closed when Close begins: no new batches
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // supervisor and stats loop
 	inflight counter        // batches handed out and not yet acknowledged
@@ -63,9 +63,6 @@ type Source struct {
 	ready      error
 	partitions map[string]*partition
 }
-
-// Batch is what Read returns; an alias so callers need no extra import.
-type Batch = stream.Batch
 
 var (
 	_ stream.Source    = (*Source)(nil)
@@ -87,7 +84,7 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 	s := &Source{
 		cfg:        cfg,
 		log:        logger,
-		batches:    make(chan Batch),
+		batches:    make(chan stream.Batch),
 		stopping:   make(chan struct{}),
 		ready:      errStarting,
 		partitions: map[string]*partition{},
