@@ -73,21 +73,6 @@ POM
 mvn -B -q -f "$work/pom.xml" dependency:copy-dependencies \
 	-DincludeScope=runtime -DoutputDirectory="$DEST/libs"
 
-# Quiet, console-only logging: the test helper captures stdout to a file.
-cat >"$DEST/log4j2.properties" <<'LOG'
-status = warn
-appender.console.type = Console
-appender.console.name = STDOUT
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = WARN
-rootLogger.appenderRef.stdout.ref = STDOUT
-logger.kafka.name = kafka
-logger.kafka.level = WARN
-logger.server.name = kafka.server.KafkaServer
-logger.server.level = INFO
-LOG
-
 ls "$DEST/libs"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null
 echo "$KAFKA_VERSION" >"$DEST/.complete"
 echo "kafka $KAFKA_VERSION installed in $DEST"

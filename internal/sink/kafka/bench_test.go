@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -14,10 +16,11 @@ import (
 // the way the pipeline does: one Write per batch, batches in sequence.
 func BenchmarkProduce(b *testing.B) {
 	for _, bc := range []struct {
-		codec string
-		batch int
-	}{{"none", 1000}, {"lz4", 1000}, {"none", 100}} {
-		b.Run(fmt.Sprintf("codec=%s/batch=%d", bc.codec, bc.batch), func(b *testing.B) {
+		codec   string
+		batch   int
+		writers int
+	}{{"none", 1000, 1}, {"lz4", 1000, 1}, {"none", 100, 1}, {"none", 1000, 2}} {
+		b.Run(fmt.Sprintf("codec=%s/batch=%d/writers=%d", bc.codec, bc.batch, bc.writers), func(b *testing.B) {
 			br := broker(b)
 			cfg := testConfig(b, br, 6)
 			cfg.Compression = bc.codec
@@ -43,12 +46,31 @@ func BenchmarkProduce(b *testing.B) {
 			b.SetBytes(int64(size))
 			b.ResetTimer()
 			start := time.Now()
-			for i := 0; i < b.N; i += bc.batch {
-				n := min(bc.batch, b.N-i)
-				off := i % (len(docs) - bc.batch)
-				if err := s.Write(ctx, docs[off:off+n]); err != nil {
-					b.Fatal(err)
-				}
+			// With writers > 1, Writes overlap as they would with a pipeline
+			// that keeps several batches in flight.
+			var wg sync.WaitGroup
+			errs := make(chan error, bc.writers)
+			var next atomic.Int64
+			for range bc.writers {
+				wg.Go(func() {
+					for {
+						i := int(next.Add(int64(bc.batch))) - bc.batch
+						if i >= b.N {
+							return
+						}
+						n := min(bc.batch, b.N-i)
+						off := i % (len(docs) - bc.batch)
+						if err := s.Write(ctx, docs[off:off+n]); err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			if err := <-errs; err != nil {
+				b.Fatal(err)
 			}
 			secs := time.Since(start).Seconds()
 			b.StopTimer()
