@@ -244,6 +244,9 @@ type limiter struct {
 
 	mu   sync.Mutex
 	seen map[recordKey]*window
+	// next is when the oldest window ends; until then no window can have
+	// ended and the map is not walked.
+	next time.Time
 }
 
 // summary is a record to write for a window that held records back.
@@ -269,6 +272,9 @@ func (l *limiter) admit(key recordKey, r slog.Record, h slog.Handler) (bool, []s
 	}
 	if len(l.seen) < maxTracked {
 		l.seen[key] = &window{start: now}
+		if end := now.Add(l.interval); l.next.IsZero() || end.Before(l.next) {
+			l.next = end
+		}
 	}
 	return true, due
 }
@@ -284,9 +290,16 @@ func (l *limiter) drain(all bool) []summary {
 // expireLocked ends windows older than the interval (or all), returning a
 // summary for each that held records back.
 func (l *limiter) expireLocked(now time.Time, all bool) []summary {
+	if !all && (l.next.IsZero() || now.Before(l.next)) {
+		return nil
+	}
 	var out []summary
+	l.next = time.Time{}
 	for k, w := range l.seen {
 		if !all && now.Sub(w.start) < l.interval {
+			if end := w.start.Add(l.interval); l.next.IsZero() || end.Before(l.next) {
+				l.next = end
+			}
 			continue
 		}
 		delete(l.seen, k)

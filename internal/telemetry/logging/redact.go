@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
@@ -37,13 +38,37 @@ var keyTokens = []string{"key", "pwd", "sig", "sas", "pass", "auth"}
 // secret.
 var keyAllowed = []string{"sasl", "sasl_mechanism", "auth_method", "authority_host", "token_url", "key_id"}
 
+var keySeparators = strings.NewReplacer("_", "", "-", "", ".", "", " ", "")
+
+// secretKeys caches IsSecretKey: attribute keys are few and repeat on
+// every record.
+var secretKeys sync.Map
+
 // IsSecretKey reports whether an attribute with this key holds a secret.
 func IsSecretKey(key string) bool {
+	if v, ok := secretKeys.Load(key); ok {
+		return v.(bool)
+	}
+	r := isSecretKey(key)
+	// Keys come from code, not input, so the cache stays small; the bound
+	// guards against a caller that builds keys from data.
+	if secretKeysLen.Add(1) <= maxCachedKeys {
+		secretKeys.Store(key, r)
+	}
+	return r
+}
+
+const maxCachedKeys = 1024
+
+var secretKeysLen atomic.Int64
+
+// isSecretKey decides IsSecretKey.
+func isSecretKey(key string) bool {
 	lk := strings.ToLower(key)
 	if slices.Contains(keyAllowed, lk) {
 		return false
 	}
-	norm := strings.NewReplacer("_", "", "-", "", ".", "", " ", "").Replace(lk)
+	norm := keySeparators.Replace(lk)
 	for _, w := range keyWords {
 		if strings.Contains(norm, w) {
 			return true
