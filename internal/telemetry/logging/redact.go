@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -36,7 +37,12 @@ var keyTokens = []string{"key", "pwd", "sig", "sas", "pass", "auth"}
 
 // keyAllowed are keys that contain a secret-looking word but name no
 // secret.
-var keyAllowed = []string{"sasl", "sasl_mechanism", "auth_method", "authority_host", "token_url", "key_id"}
+var keyAllowed = []string{"sasl"}
+
+// nameWords, as the last word of a key, make it name something about a
+// secret rather than the secret: SharedAccessKeyName, key_id,
+// sasl_mechanism, token_url, secret_file.
+var nameWords = []string{"name", "id", "type", "kind", "url", "uri", "host", "mechanism", "method", "file", "path", "count", "expiry", "expires", "age", "len", "length", "set", "enabled"}
 
 var keySeparators = strings.NewReplacer("_", "", "-", "", ".", "", " ", "")
 
@@ -68,13 +74,17 @@ func isSecretKey(key string) bool {
 	if slices.Contains(keyAllowed, lk) {
 		return false
 	}
+	words := splitWords(key)
+	if len(words) > 1 && slices.Contains(nameWords, words[len(words)-1]) {
+		return false
+	}
 	norm := keySeparators.Replace(lk)
 	for _, w := range keyWords {
 		if strings.Contains(norm, w) {
 			return true
 		}
 	}
-	for _, t := range splitWords(key) {
+	for _, t := range words {
 		if slices.Contains(keyTokens, t) {
 			return true
 		}
@@ -226,7 +236,7 @@ func NewRedactor(values ...string) *Redactor {
 func (r *Redactor) AddSecrets(values ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, v := range values {
+	for _, v := range expandSecrets(values) {
 		if len(v) < MinSecretLen {
 			continue
 		}
@@ -248,6 +258,71 @@ func (r *Redactor) AddSecrets(values ...string) {
 		pairs = append(pairs, v, Mask)
 	}
 	r.rep = strings.NewReplacer(pairs...)
+}
+
+// expandSecrets adds the secret parts of connection strings and SAS query
+// strings to values: a client library may print the key of a connection
+// string without the rest of it.
+func expandSecrets(values []string) []string {
+	out := slices.Clone(values)
+	for _, v := range values {
+		for _, part := range strings.FieldsFunc(v, func(r rune) bool { return r == ';' || r == '&' || r == '?' }) {
+			k, val, ok := strings.Cut(part, "=")
+			if ok && IsSecretKey(strings.TrimSpace(k)) && val != "" {
+				out = append(out, val)
+				// A SAS in a connection string is itself
+				// "SharedAccessSignature sr=...&sig=...": the loop
+				// reaches its sig through the '&' split.
+			}
+		}
+	}
+	return out
+}
+
+// SecretsIn returns every non-empty secret.String in v (a configuration
+// struct, or a pointer, slice or map holding them), to register with
+// AddSecretStrings.
+func SecretsIn(v any) []secret.String {
+	var out []secret.String
+	collectSecrets(reflect.ValueOf(v), &out, 0)
+	return out
+}
+
+var secretType = reflect.TypeFor[secret.String]()
+
+func collectSecrets(v reflect.Value, out *[]secret.String, depth int) {
+	// Configuration is a tree of modest depth; the bound stops cycles
+	// through pointers.
+	if depth > 32 || !v.IsValid() {
+		return
+	}
+	if v.Type() == secretType {
+		if s := v.Interface().(secret.String); !s.IsZero() {
+			*out = append(*out, s)
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			collectSecrets(v.Elem(), out, depth+1)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				collectSecrets(v.Field(i), out, depth+1)
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			collectSecrets(v.Index(i), out, depth+1)
+		}
+	case reflect.Map:
+		it := v.MapRange()
+		for it.Next() {
+			collectSecrets(it.Value(), out, depth+1)
+		}
+	}
 }
 
 // AddSecretStrings registers the values of configuration secrets.

@@ -229,7 +229,7 @@ func TestRegisteredSecrets(t *testing.T) {
 
 func TestIsSecretKey(t *testing.T) {
 	secretKeys := []string{"password", "Password", "sasl.password", "SharedAccessKey", "shared_access_key", "AccountKey", "connection_string", "connectionString", "token", "access_token", "client_secret", "api_key", "apiKey", "Authorization", "sig", "sas_token", "key", "pseudonymize.key", "credentials", "private_key", "pwd"}
-	plainKeys := []string{"partition", "component", "error", "url", "keyboard", "signal", "sasl_mechanism", "username", "offset", "monkey", "passage", "authority_host", "key_id"}
+	plainKeys := []string{"partition", "component", "error", "url", "keyboard", "signal", "sasl_mechanism", "username", "offset", "monkey", "passage", "authority_host", "key_id", "SharedAccessKeyName", "token_url", "secret_file"}
 	for _, k := range secretKeys {
 		if !IsSecretKey(k) {
 			t.Errorf("IsSecretKey(%q) = false", k)
@@ -258,5 +258,42 @@ func TestNewPicksFormat(t *testing.T) {
 	l.Info("hello")
 	if !strings.Contains(buf.String(), "msg=hello") || strings.Contains(buf.String(), "hidden") {
 		t.Fatalf("text format: %s", buf.String())
+	}
+}
+
+func TestConnectionStringPartsRegistered(t *testing.T) {
+	red := NewRedactor()
+	red.AddSecretStrings(SecretsIn(struct {
+		Input struct {
+			ConnectionString secret.String
+			Checkpoint       *struct{ SAS secret.String }
+		}
+		Sinks []struct{ Password secret.String }
+		Empty secret.String
+		plain secret.String
+	}{
+		Input: struct {
+			ConnectionString secret.String
+			Checkpoint       *struct{ SAS secret.String }
+		}{
+			ConnectionString: secret.New("Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=K3yOnlyPart0123456789abcdefXYZ=;EntityPath=audit"),
+			Checkpoint:       &struct{ SAS secret.String }{secret.New("sv=2022-11-02&sp=rwl&sig=SigOnlyPart%2B0123456789")},
+		},
+		Sinks: []struct{ Password secret.String }{{secret.New("kafka-pass-value")}},
+		plain: secret.New("unexported-not-walked"),
+	})...)
+	cases := map[string]string{
+		"amqp: link detached: key K3yOnlyPart0123456789abcdefXYZ= rejected": "K3yOnlyPart0123456789abcdefXYZ",
+		"blob: signature SigOnlyPart%2B0123456789 does not match":           "SigOnlyPart",
+		"kafka: sasl: kafka-pass-value":                                     "kafka-pass-value",
+	}
+	for in, secretPart := range cases {
+		if got := red.Redact(in); strings.Contains(got, secretPart) {
+			t.Errorf("Redact(%q) = %q", in, got)
+		}
+	}
+	// Non-secret parts stay readable.
+	if got := red.Redact("hub audit, key name listen"); got != "hub audit, key name listen" {
+		t.Errorf("non-secret part replaced: %q", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -109,6 +110,9 @@ type Metrics struct {
 
 	now       func() time.Time
 	noRuntime bool
+	// sourceWrapped is set once Source wrapped a source: batches are then
+	// counted at their ack, not by BatchDone.
+	sourceWrapped atomic.Bool
 
 	mu       sync.Mutex
 	progress time.Time
@@ -197,6 +201,11 @@ func (m *Metrics) BatchRead(bodies int) {
 // BatchAcked records the ack of a batch recorded by BatchRead.
 func (m *Metrics) BatchAcked(dur time.Duration, err error) {
 	m.inFlight.Dec()
+	m.batchEnded(dur, err)
+}
+
+// batchEnded counts a finished batch and, when it succeeded, progress.
+func (m *Metrics) batchEnded(dur time.Duration, err error) {
 	m.batchDur.Observe(dur.Seconds())
 	if err != nil {
 		m.batches.WithLabelValues("error").Inc()
@@ -212,12 +221,15 @@ func (m *Metrics) BatchAcked(dur time.Duration, err error) {
 	m.lastProgress.Set(float64(now.UnixNano()) / 1e9)
 }
 
-// BatchDone adds what a batch's records became. Batch counts, in-flight
-// and durations come from BatchRead and BatchAcked (the Source decorator),
-// so dur and err are not counted again here.
+// BatchDone adds what a batch's records became. When the source is wrapped
+// by the Source decorator, that already counts the batch, its duration and
+// its result at the ack; otherwise BatchDone counts them from dur and err.
 func (m *Metrics) BatchDone(c Counts, dur time.Duration, err error) {
 	m.addCounts(c)
 	m.batchDocs.Observe(float64(c.SSPR))
+	if !m.sourceWrapped.Load() {
+		m.batchEnded(dur, err)
+	}
 }
 
 func (m *Metrics) addCounts(c Counts) {

@@ -405,3 +405,32 @@ func histogramOf(t *testing.T, m *Metrics, name string) histo {
 	}
 	return h
 }
+
+func TestBatchDoneAloneCountsBatches(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	m := New(WithoutRuntimeCollectors(), WithClock(func() time.Time { return now }))
+	m.BatchDone(Counts{Records: 1}, time.Second, nil)
+	m.BatchDone(Counts{Records: 1}, time.Second, errors.New("sink down"))
+	if !m.LastProgress().Equal(now) {
+		t.Fatalf("LastProgress = %v", m.LastProgress())
+	}
+	compare(t, m, `
+# HELP sspr_exporter_batches_total Batches acknowledged, by result: ok (every document durable or dead-lettered) or error (not delivered, not checkpointed).
+# TYPE sspr_exporter_batches_total counter
+sspr_exporter_batches_total{result="error"} 1
+sspr_exporter_batches_total{result="ok"} 1
+`, "batches_total")
+
+	// With the Source decorator, the ack counts the batch and BatchDone
+	// only the records.
+	m2 := New(WithoutRuntimeCollectors())
+	src := m2.Source(&fakeSource{n: 1})
+	b, _ := src.Read(context.Background())
+	m2.BatchDone(Counts{Records: 1}, time.Second, nil)
+	_ = b.Ack(context.Background(), nil)
+	compare(t, m2, `
+# HELP sspr_exporter_batches_total Batches acknowledged, by result: ok (every document durable or dead-lettered) or error (not delivered, not checkpointed).
+# TYPE sspr_exporter_batches_total counter
+sspr_exporter_batches_total{result="ok"} 1
+`, "batches_total")
+}

@@ -125,6 +125,7 @@ func (s *readySink) Ready() error { return s.r.Ready() }
 // follows successful acks. The result keeps the source's Ready method when
 // it has one.
 func (m *Metrics) Source(src stream.Source) stream.Source {
+	m.sourceWrapped.Store(true)
 	ws := &source{Source: src, m: m}
 	if r, ok := src.(stream.Readiness); ok {
 		return &readySource{source: ws, r: r}
