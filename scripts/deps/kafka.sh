@@ -70,7 +70,7 @@ cat >"$work/pom.xml" <<POM
 </project>
 POM
 
-mvn -B -q -f "$work/pom.xml" dependency:copy-dependencies \
+mvn -B -q -Dstyle.color=never -f "$work/pom.xml" dependency:copy-dependencies \
 	-DincludeScope=runtime -DoutputDirectory="$DEST/libs"
 
 ls "$DEST/libs"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null

@@ -103,15 +103,17 @@ func saslMechanism(c SASLConfig) (sasl.Mechanism, error) {
 	return nil, fmt.Errorf("sasl.mechanism: unknown %q", c.Mechanism)
 }
 
-func adminClient(cfg Config) (*kgo.Client, error) {
+// adminClient returns a client on its own transport; the caller closes the
+// transport's connections with the returned func.
+func adminClient(cfg Config) (*kgo.Client, func(), error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
-		return nil, fmt.Errorf("kafka config: %w", errors.Join(errs...))
+		return nil, nil, fmt.Errorf("kafka config: %w", errors.Join(errs...))
 	}
 	t, err := newTransport(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &kgo.Client{Addr: kgo.TCP(cfg.Brokers...), Timeout: cfg.WriteTimeout, Transport: t}, nil
+	return &kgo.Client{Addr: kgo.TCP(cfg.Brokers...), Timeout: cfg.WriteTimeout, Transport: t}, t.CloseIdleConnections, nil
 }
 
 // Setup creates the topic when cfg.Setup.CreateTopic allows it (an existing
@@ -128,10 +130,11 @@ func Setup(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if !cfg.Setup.CreateTopic || !errors.Is(err, ErrTopicMissing) {
 		return err
 	}
-	c, err := adminClient(cfg)
+	c, closeConns, err := adminClient(cfg)
 	if err != nil {
 		return err
 	}
+	defer closeConns()
 	var entries []kgo.ConfigEntry
 	if cfg.Setup.Retention != 0 {
 		ms := int64(-1)
@@ -189,10 +192,11 @@ var ErrTopicMissing = errors.New("topic does not exist")
 // and the topic exists with a leader for every partition. Its error says
 // what to do.
 func Check(ctx context.Context, cfg Config) error {
-	c, err := adminClient(cfg)
+	c, closeConns, err := adminClient(cfg)
 	if err != nil {
 		return err
 	}
+	defer closeConns()
 	md, err := c.Metadata(ctx, &kgo.MetadataRequest{Topics: []string{cfg.Topic}})
 	if err != nil {
 		return fmt.Errorf("kafka metadata from %v: %w%s", cfg.Brokers, err, hint(err))

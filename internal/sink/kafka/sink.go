@@ -38,7 +38,8 @@ type Sink struct {
 	// single sends one message per request, to tell a message the broker
 	// finds too large from its batch neighbours (the broker refuses whole
 	// batches).
-	single *kgo.Writer
+	single    *kgo.Writer
+	transport *kgo.Transport
 
 	mu        sync.Mutex
 	readyErr  error
@@ -66,7 +67,7 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka config: %w", err)
 	}
-	s := &Sink{cfg: cfg, logger: logger.With("sink", Name, "topic", cfg.Topic), readyErr: errNotConnected}
+	s := &Sink{cfg: cfg, logger: logger.With("sink", Name, "topic", cfg.Topic), readyErr: errNotConnected, transport: transport}
 	s.enc.keyMode = cfg.Key
 	if cfg.Pseudonymize.Enabled {
 		s.enc.pseudo = newPseudonymizer([]byte(cfg.Pseudonymize.Key.Reveal()))
@@ -303,7 +304,9 @@ func (s *Sink) Close(ctx context.Context) error {
 	s.cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- errors.Join(s.w.Close(), s.single.Close())
+		err := errors.Join(s.w.Close(), s.single.Close())
+		s.transport.CloseIdleConnections()
+		done <- err
 	}()
 	var err error
 	select {
