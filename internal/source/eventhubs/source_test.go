@@ -16,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2/checkpoints"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
@@ -96,6 +97,9 @@ func (e *testEnv) checkpoints(t *testing.T, ctx context.Context) map[string]azev
 		t.Fatal(err)
 	}
 	list, err := store.ListCheckpoints(ctx, e.emu.Namespace(), e.emu.Hub, azeventhubs.DefaultConsumerGroup, nil)
+	if bloberror.HasCode(err, bloberror.ContainerNotFound) {
+		return map[string]azeventhubs.Checkpoint{} // no source has started yet
+	}
 	if err != nil {
 		t.Fatalf("list checkpoints: %v", err)
 	}
