@@ -21,6 +21,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
 	"github.com/sspr-exporter/sspr-exporter/internal/pipeline"
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
 	"github.com/sspr-exporter/sspr-exporter/internal/sspr"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
@@ -357,5 +358,17 @@ func TestBatchCounts(t *testing.T) {
 	}
 	if v := value(byName, "sspr_exporter_records_total", nil); v != 3 {
 		t.Fatalf("records = %v", v)
+	}
+}
+
+type fakeESStats elasticsearch.Stats
+
+func (f fakeESStats) Stats() elasticsearch.Stats { return elasticsearch.Stats(f) }
+
+func TestElasticsearchStats(t *testing.T) {
+	got := ElasticsearchStats(fakeESStats{Created: 5, Duplicates: 2, Retried: 7, BulkRequests: 3, HeldBytes: 99})()
+	want := metrics.SinkStats{Retries: 7, Duplicates: 2, Requests: 3, HeldBytes: 99}
+	if got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
 	}
 }

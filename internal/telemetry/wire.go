@@ -5,6 +5,7 @@ import (
 	"maps"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/pipeline"
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/health"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/logging"
@@ -49,6 +50,15 @@ func BatchCounts(c pipeline.Counts) metrics.Counts {
 	return metrics.Counts{
 		Records: c.Records, SSPR: c.SSPR, Dropped: c.Dropped, Unsupported: c.Unsupported,
 		ByAction: c.ByAction, ByOutcome: c.ByOutcome,
+	}
+}
+
+// ElasticsearchStats adapts an Elasticsearch sink's counters for
+// metrics.Metrics.SinkStatsFrom.
+func ElasticsearchStats(s interface{ Stats() elasticsearch.Stats }) func() metrics.SinkStats {
+	return func() metrics.SinkStats {
+		st := s.Stats()
+		return metrics.SinkStats{Retries: st.Retried, Duplicates: st.Duplicates, Requests: st.BulkRequests, HeldBytes: st.HeldBytes}
 	}
 }
 

@@ -106,6 +106,9 @@ type Metrics struct {
 	sinkWrites   *prometheus.CounterVec
 	sinkDocs     *prometheus.CounterVec
 	sinkRetries  *prometheus.CounterVec
+	sinkDups     *prometheus.CounterVec
+	sinkReqs     *prometheus.CounterVec
+	sinkHeld     *prometheus.GaugeVec
 	lastProgress prometheus.Gauge
 
 	now       func() time.Time
@@ -117,6 +120,7 @@ type Metrics struct {
 	mu       sync.Mutex
 	progress time.Time
 	counts   []*countsFunc
+	sinks    []*sinkStatsFunc
 	parts    map[string]func() []PartitionStats
 
 	// syncMu serialises folding CountsFrom totals into the counters, so
@@ -161,7 +165,10 @@ func New(opts ...Option) *Metrics {
 	m.sinkDur = f.histogramVec("sink_write_duration_seconds", "Duration of sink Write calls, including the sink's own retries.", latencyBuckets, "sink")
 	m.sinkWrites = f.counterVec("sink_writes_total", "Sink Write calls, by result: ok, rejected (some documents refused and dead-lettered, the rest durable) or error (nothing may be assumed stored).", "sink", "result")
 	m.sinkDocs = f.counterVec("sink_documents_total", "Documents a sink reported durable.", "sink")
-	m.sinkRetries = f.counterVec("sink_retries_total", "Attempts a sink retried after a failure.", "sink")
+	m.sinkRetries = f.counterVec("sink_retries_total", "Attempts a sink retried after a failure (Elasticsearch: documents sent again).", "sink")
+	m.sinkDups = f.counterVec("sink_duplicates_total", "Documents a sink found already stored (at-least-once delivery seen twice).", "sink")
+	m.sinkReqs = f.counterVec("sink_requests_total", "Requests a sink sent, failed ones included.", "sink")
+	m.sinkHeld = f.gaugeVec("sink_held_bytes", "Bytes of request bodies a sink holds in flight now.", "sink")
 	m.lastProgress = f.gauge("last_progress_timestamp_seconds", "Unix time at which a batch was last acknowledged without error; 0 before the first.")
 	m.reg.MustRegister(&partitionCollector{m: m}, buildInfo())
 	if !m.noRuntime {
@@ -290,12 +297,37 @@ func (m *Metrics) CountsFrom(f func() Counts) {
 	m.mu.Unlock()
 }
 
-// syncCounts adds what CountsFrom totals grew by since the last scrape.
+// SinkStats are a sink's own running totals, for sinks that keep them.
+type SinkStats struct {
+	Retries    int64 // attempts retried since start
+	Duplicates int64 // documents found already stored since start
+	Requests   int64 // requests sent since start
+	HeldBytes  int64 // bytes held by requests in flight now
+}
+
+type sinkStatsFunc struct {
+	name string
+	f    func() SinkStats
+	seen SinkStats
+}
+
+// SinkStatsFrom takes a sink's retries, duplicates, requests and held
+// bytes from f, read at every scrape. Retries then come from f; do not
+// also call Retry for that sink.
+func (m *Metrics) SinkStatsFrom(sink string, f func() SinkStats) {
+	m.mu.Lock()
+	m.sinks = append(m.sinks, &sinkStatsFunc{name: sink, f: f})
+	m.mu.Unlock()
+}
+
+// syncCounts adds what CountsFrom and SinkStatsFrom totals grew by since
+// the last scrape.
 func (m *Metrics) syncCounts() {
 	m.mu.Lock()
 	fs := append([]*countsFunc(nil), m.counts...)
+	ss := append([]*sinkStatsFunc(nil), m.sinks...)
 	m.mu.Unlock()
-	if len(fs) == 0 {
+	if len(fs) == 0 && len(ss) == 0 {
 		return
 	}
 	m.syncMu.Lock()
@@ -304,6 +336,20 @@ func (m *Metrics) syncCounts() {
 		cur := cf.f()
 		m.addCounts(diffCounts(cur, cf.seen))
 		cf.seen = cur
+	}
+	for _, sf := range ss {
+		cur := sf.f()
+		addPositive(m.sinkRetries.WithLabelValues(sf.name), nonNeg(cur.Retries, sf.seen.Retries))
+		addPositive(m.sinkDups.WithLabelValues(sf.name), nonNeg(cur.Duplicates, sf.seen.Duplicates))
+		addPositive(m.sinkReqs.WithLabelValues(sf.name), nonNeg(cur.Requests, sf.seen.Requests))
+		m.sinkHeld.WithLabelValues(sf.name).Set(float64(cur.HeldBytes))
+		sf.seen = cur
+	}
+}
+
+func addPositive(c prometheus.Counter, n int64) {
+	if n > 0 {
+		c.Add(float64(n))
 	}
 }
 
@@ -443,6 +489,12 @@ func (f factory) counterVec(name, help string, labels ...string) *prometheus.Cou
 
 func (f factory) gauge(name, help string) prometheus.Gauge {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help})
+	f.reg.MustRegister(g)
+	return g
+}
+
+func (f factory) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, labels)
 	f.reg.MustRegister(g)
 	return g
 }

@@ -214,7 +214,7 @@ sspr_exporter_sink_writes_total{result="rejected",sink="elasticsearch"} 1
 # HELP sspr_exporter_sink_documents_total Documents a sink reported durable.
 # TYPE sspr_exporter_sink_documents_total counter
 sspr_exporter_sink_documents_total{sink="elasticsearch"} 9
-# HELP sspr_exporter_sink_retries_total Attempts a sink retried after a failure.
+# HELP sspr_exporter_sink_retries_total Attempts a sink retried after a failure (Elasticsearch: documents sent again).
 # TYPE sspr_exporter_sink_retries_total counter
 sspr_exporter_sink_retries_total{sink="elasticsearch"} 2
 sspr_exporter_sink_retries_total{sink="kafka"} 1
@@ -433,4 +433,39 @@ sspr_exporter_batches_total{result="ok"} 1
 # TYPE sspr_exporter_batches_total counter
 sspr_exporter_batches_total{result="ok"} 1
 `, "batches_total")
+}
+
+func TestSinkStatsFrom(t *testing.T) {
+	m := New(WithoutRuntimeCollectors())
+	var mu sync.Mutex
+	cur := SinkStats{Retries: 4, Duplicates: 1, Requests: 10, HeldBytes: 2048}
+	m.SinkStatsFrom("elasticsearch", func() SinkStats { mu.Lock(); defer mu.Unlock(); return cur })
+	m.Retry("kafka")
+	compare(t, m, `
+# HELP sspr_exporter_sink_retries_total Attempts a sink retried after a failure (Elasticsearch: documents sent again).
+# TYPE sspr_exporter_sink_retries_total counter
+sspr_exporter_sink_retries_total{sink="elasticsearch"} 4
+sspr_exporter_sink_retries_total{sink="kafka"} 1
+# HELP sspr_exporter_sink_held_bytes Bytes of request bodies a sink holds in flight now.
+# TYPE sspr_exporter_sink_held_bytes gauge
+sspr_exporter_sink_held_bytes{sink="elasticsearch"} 2048
+`, "sink_retries_total", "sink_held_bytes")
+	mu.Lock()
+	cur = SinkStats{Retries: 9, Duplicates: 3, Requests: 12, HeldBytes: 0}
+	mu.Unlock()
+	compare(t, m, `
+# HELP sspr_exporter_sink_retries_total Attempts a sink retried after a failure (Elasticsearch: documents sent again).
+# TYPE sspr_exporter_sink_retries_total counter
+sspr_exporter_sink_retries_total{sink="elasticsearch"} 9
+sspr_exporter_sink_retries_total{sink="kafka"} 1
+# HELP sspr_exporter_sink_duplicates_total Documents a sink found already stored (at-least-once delivery seen twice).
+# TYPE sspr_exporter_sink_duplicates_total counter
+sspr_exporter_sink_duplicates_total{sink="elasticsearch"} 3
+# HELP sspr_exporter_sink_requests_total Requests a sink sent, failed ones included.
+# TYPE sspr_exporter_sink_requests_total counter
+sspr_exporter_sink_requests_total{sink="elasticsearch"} 12
+# HELP sspr_exporter_sink_held_bytes Bytes of request bodies a sink holds in flight now.
+# TYPE sspr_exporter_sink_held_bytes gauge
+sspr_exporter_sink_held_bytes{sink="elasticsearch"} 0
+`, "sink_retries_total", "sink_duplicates_total", "sink_requests_total", "sink_held_bytes")
 }
