@@ -185,7 +185,10 @@ func TestRateLimitConcurrent(t *testing.T) {
 }
 
 func TestRunWritesDueSummaries(t *testing.T) {
-	log, h, buf := newLimited(20*time.Millisecond, nil)
+	// The windows follow the fake clock, so the three records share one
+	// however slow the machine; Run's ticker is real.
+	clk := &fakeClock{t: time.Unix(0, 0)}
+	log, h, buf := newLimited(20*time.Millisecond, clk.now)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); h.Run(ctx) }()
@@ -194,6 +197,7 @@ func TestRunWritesDueSummaries(t *testing.T) {
 	log.Info("tick")
 	log.Info("tick")
 	log.Info("tick")
+	clk.advance(time.Second)
 	// No further record arrives; Run must write the summary on its own.
 	deadline := time.Now().Add(10 * time.Second)
 	var got []map[string]any
