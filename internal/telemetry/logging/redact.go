@@ -236,6 +236,8 @@ func NewRedactor(values ...string) *Redactor {
 func (r *Redactor) AddSecrets(values ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// A new slice each time: readers hold the old one without the lock.
+	r.values = slices.Clone(r.values)
 	for _, v := range expandSecrets(values) {
 		if len(v) < MinSecretLen {
 			continue
@@ -338,10 +340,15 @@ func (r *Redactor) AddSecretStrings(values ...secret.String) {
 func (r *Redactor) Redact(s string) string {
 	if r != nil {
 		r.mu.RLock()
-		rep := r.rep
+		rep, values := r.rep, r.values
 		r.mu.RUnlock()
-		if rep != nil {
-			s = rep.Replace(s)
+		// Searching for each value is cheaper than running the replacer
+		// over text that, as nearly always, holds none of them.
+		for _, v := range values {
+			if strings.Contains(s, v) {
+				s = rep.Replace(s)
+				break
+			}
 		}
 	}
 	return Redact(s)

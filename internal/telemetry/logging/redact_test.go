@@ -297,3 +297,23 @@ func TestConnectionStringPartsRegistered(t *testing.T) {
 		t.Errorf("non-secret part replaced: %q", got)
 	}
 }
+
+func TestAddSecretsWhileLogging(t *testing.T) {
+	red := NewRedactor("first-secret-1")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			red.AddSecrets(fmt.Sprintf("later-secret-%03d", i))
+		}
+	}()
+	for range 200 {
+		if got := red.Redact("x first-secret-1 y"); strings.Contains(got, "first-secret-1") {
+			t.Fatalf("leak: %q", got)
+		}
+	}
+	<-done
+	if got := red.Redact("later-secret-049"); got != Mask {
+		t.Fatalf("last secret not registered: %q", got)
+	}
+}
