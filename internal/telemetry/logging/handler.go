@@ -5,6 +5,7 @@ package logging
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -141,8 +142,8 @@ func (h *Handler) Flush(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("log flush: %w", errs[0])
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("log flush: %w", err)
 	}
 	return nil
 }
@@ -154,7 +155,9 @@ func (h *Handler) Run(ctx context.Context) {
 		<-ctx.Done()
 		return
 	}
-	t := time.NewTicker(h.lim.interval)
+	// Ticking four times per interval writes a summary at most a quarter
+	// interval after it is due; ticks with nothing due cost a comparison.
+	t := time.NewTicker(max(h.lim.interval/4, time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
