@@ -23,6 +23,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/pipeline"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
+	kafkasource "github.com/sspr-exporter/sspr-exporter/internal/source/kafka"
 	"github.com/sspr-exporter/sspr-exporter/internal/sspr"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/logging"
@@ -330,7 +331,7 @@ func TestEventHubsPartitionsAndStall(t *testing.T) {
 	}
 	defer tel.Server.Shutdown(context.Background())
 	mfs := scrape(t, tel.Server.Addr())
-	if v := value(mfs, "sspr_exporter_source_partition_lag", map[string]string{"source": "eventhubs", "partition": "0"}); v != 7 {
+	if v := value(mfs, "sspr_exporter_source_partition_lag", map[string]string{"source": "eventhubs", "topic": "audit", "partition": "0"}); v != 7 {
 		t.Errorf("lag of partition 0 = %v", v)
 	}
 	if v := value(mfs, "sspr_exporter_source_checkpoint_age_seconds", map[string]string{"partition": "0"}); v != 660 {
@@ -369,6 +370,20 @@ func TestElasticsearchStats(t *testing.T) {
 	got := ElasticsearchStats(fakeESStats{Created: 5, Duplicates: 2, Retried: 7, BulkRequests: 3, HeldBytes: 99})()
 	want := metrics.SinkStats{Retries: 7, Duplicates: 2, Requests: 3, HeldBytes: 99}
 	if got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+}
+
+type fakeKafkaStats kafkasource.Stats
+
+func (f fakeKafkaStats) Stats() kafkasource.Stats { return kafkasource.Stats(f) }
+
+func TestKafkaPartitions(t *testing.T) {
+	got := KafkaPartitions(fakeKafkaStats{Partitions: []kafkasource.PartitionStats{
+		{Topic: "entra-audit", Partition: 2, Owned: true, Lag: 40, CommitAge: time.Minute},
+	}})()
+	want := []metrics.PartitionStats{{Topic: "entra-audit", ID: "2", Owned: true, Lag: 40, CheckpointAge: time.Minute}}
+	if len(got) != 1 || got[0] != want[0] {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 }

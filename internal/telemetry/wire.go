@@ -3,10 +3,12 @@ package telemetry
 import (
 	"log/slog"
 	"maps"
+	"strconv"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/pipeline"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
+	kafkasource "github.com/sspr-exporter/sspr-exporter/internal/source/kafka"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/health"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/logging"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/metrics"
@@ -70,7 +72,22 @@ func EventHubsPartitions(s interface{ Stats() eventhubs.Stats }) func() []metric
 		out := make([]metrics.PartitionStats, 0, len(st.Partitions))
 		for _, p := range st.Partitions {
 			out = append(out, metrics.PartitionStats{
-				ID: p.ID, Owned: p.Owned, Lag: p.Lag, CheckpointAge: p.CheckpointAge,
+				Topic: st.Hub, ID: p.ID, Owned: p.Owned, Lag: p.Lag, CheckpointAge: p.CheckpointAge,
+			})
+		}
+		return out
+	}
+}
+
+// KafkaPartitions adapts a Kafka source's stats for
+// metrics.Metrics.WatchPartitions; the commit age is the checkpoint age.
+func KafkaPartitions(s interface{ Stats() kafkasource.Stats }) func() []metrics.PartitionStats {
+	return func() []metrics.PartitionStats {
+		st := s.Stats()
+		out := make([]metrics.PartitionStats, 0, len(st.Partitions))
+		for _, p := range st.Partitions {
+			out = append(out, metrics.PartitionStats{
+				Topic: p.Topic, ID: strconv.Itoa(p.Partition), Owned: p.Owned, Lag: p.Lag, CheckpointAge: p.CommitAge,
 			})
 		}
 		return out

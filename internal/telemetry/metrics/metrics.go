@@ -36,6 +36,7 @@ type Counts struct {
 
 // PartitionStats is one input partition as a source sees it.
 type PartitionStats struct {
+	Topic string // event hub or Kafka topic
 	ID    string
 	Owned bool // this instance reads it now
 	// Lag is how many events wait behind the last processed one; negative
@@ -419,9 +420,9 @@ func (m *Metrics) partitionSources() []namedPartitions {
 }
 
 var (
-	descPartLag     = desc("source_partition_lag", "Events enqueued in a partition after the last one processed; only partitions this instance owns and whose lag is known.", "source", "partition")
-	descPartCkptAge = desc("source_checkpoint_age_seconds", "Seconds since this instance last checkpointed the partition; absent before the first. Grows on idle partitions too: alert on it together with lag.", "source", "partition")
-	descPartOwned   = desc("source_partition_owned", "1 when this instance reads the partition now, 0 when it knows the partition but does not own it.", "source", "partition")
+	descPartLag     = desc("source_partition_lag", "Events enqueued in a partition after the last one processed; only partitions this instance owns and whose lag is known.", "source", "topic", "partition")
+	descPartCkptAge = desc("source_checkpoint_age_seconds", "Seconds since this instance last checkpointed the partition; absent before the first. Grows on idle partitions too: alert on it together with lag.", "source", "topic", "partition")
+	descPartOwned   = desc("source_partition_owned", "1 when this instance reads the partition now, 0 when it knows the partition but does not own it.", "source", "topic", "partition")
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -445,15 +446,15 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 			if p.Owned {
 				owned = 1
 			}
-			ch <- prometheus.MustNewConstMetric(descPartOwned, prometheus.GaugeValue, owned, s.name, p.ID)
+			ch <- prometheus.MustNewConstMetric(descPartOwned, prometheus.GaugeValue, owned, s.name, p.Topic, p.ID)
 			if !p.Owned {
 				continue
 			}
 			if p.Lag >= 0 {
-				ch <- prometheus.MustNewConstMetric(descPartLag, prometheus.GaugeValue, float64(p.Lag), s.name, p.ID)
+				ch <- prometheus.MustNewConstMetric(descPartLag, prometheus.GaugeValue, float64(p.Lag), s.name, p.Topic, p.ID)
 			}
 			if p.CheckpointAge > 0 {
-				ch <- prometheus.MustNewConstMetric(descPartCkptAge, prometheus.GaugeValue, p.CheckpointAge.Seconds(), s.name, p.ID)
+				ch <- prometheus.MustNewConstMetric(descPartCkptAge, prometheus.GaugeValue, p.CheckpointAge.Seconds(), s.name, p.Topic, p.ID)
 			}
 		}
 	}

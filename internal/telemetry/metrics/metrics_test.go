@@ -307,23 +307,23 @@ func TestPartitions(t *testing.T) {
 	m := New(WithoutRuntimeCollectors())
 	m.WatchPartitions("eventhubs", func() []PartitionStats {
 		return []PartitionStats{
-			{ID: "0", Owned: true, Lag: 12, CheckpointAge: 90 * time.Second},
-			{ID: "1", Owned: true, Lag: -1},
-			{ID: "2", Owned: false, Lag: 500, CheckpointAge: time.Hour},
+			{Topic: "audit", ID: "0", Owned: true, Lag: 12, CheckpointAge: 90 * time.Second},
+			{Topic: "audit", ID: "1", Owned: true, Lag: -1},
+			{Topic: "audit", ID: "2", Owned: false, Lag: 500, CheckpointAge: time.Hour},
 		}
 	})
 	compare(t, m, `
 # HELP sspr_exporter_source_partition_lag Events enqueued in a partition after the last one processed; only partitions this instance owns and whose lag is known.
 # TYPE sspr_exporter_source_partition_lag gauge
-sspr_exporter_source_partition_lag{partition="0",source="eventhubs"} 12
+sspr_exporter_source_partition_lag{partition="0",source="eventhubs",topic="audit"} 12
 # HELP sspr_exporter_source_checkpoint_age_seconds Seconds since this instance last checkpointed the partition; absent before the first. Grows on idle partitions too: alert on it together with lag.
 # TYPE sspr_exporter_source_checkpoint_age_seconds gauge
-sspr_exporter_source_checkpoint_age_seconds{partition="0",source="eventhubs"} 90
+sspr_exporter_source_checkpoint_age_seconds{partition="0",source="eventhubs",topic="audit"} 90
 # HELP sspr_exporter_source_partition_owned 1 when this instance reads the partition now, 0 when it knows the partition but does not own it.
 # TYPE sspr_exporter_source_partition_owned gauge
-sspr_exporter_source_partition_owned{partition="0",source="eventhubs"} 1
-sspr_exporter_source_partition_owned{partition="1",source="eventhubs"} 1
-sspr_exporter_source_partition_owned{partition="2",source="eventhubs"} 0
+sspr_exporter_source_partition_owned{partition="0",source="eventhubs",topic="audit"} 1
+sspr_exporter_source_partition_owned{partition="1",source="eventhubs",topic="audit"} 1
+sspr_exporter_source_partition_owned{partition="2",source="eventhubs",topic="audit"} 0
 `, "source_partition_lag", "source_checkpoint_age_seconds", "source_partition_owned")
 	if lag, ok := m.TotalLag(); !ok || lag != 12 {
 		t.Fatalf("TotalLag = %d, %v; want 12, true", lag, ok)
