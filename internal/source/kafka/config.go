@@ -13,7 +13,7 @@ const (
 	StartLatest   = "latest"
 )
 
-// Config is the [source.kafka] section. Every key and its default is listed
+// Config is the [input.kafka] section. Every key and its default is listed
 // in docs/kafka-source.md.
 type Config struct {
 	// Brokers are the bootstrap brokers, host:port. For the Event Hubs

@@ -288,7 +288,11 @@ type consumer struct {
 	done   chan error
 }
 
-func consume(s *Source) *consumer {
+func consume(s *Source) *consumer { return consumeSlowly(s, 0) }
+
+// consumeSlowly waits delay before acknowledging each batch, like a
+// pipeline writing to a slow sink.
+func consumeSlowly(s *Source, delay time.Duration) *consumer {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &consumer{seen: map[string]int{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
@@ -307,6 +311,9 @@ func consume(s *Source) *consumer {
 				c.total++
 			}
 			c.mu.Unlock()
+			if delay > 0 {
+				time.Sleep(delay)
+			}
 			if err := b.Ack(ctx, nil); err != nil {
 				c.done <- fmt.Errorf("ack: %w", err)
 				return

@@ -48,6 +48,10 @@ type Source struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // group loop and stats loop
 	inflight sync.WaitGroup // batches handed out and not yet acknowledged
+	// handMu orders inflight.Add before Close's inflight.Wait: once closing
+	// is set no batch is added.
+	handMu  sync.Mutex
+	closing bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -194,6 +198,9 @@ func (s *Source) setReady(err error) {
 // group and closes every connection.
 func (s *Source) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
+		s.handMu.Lock()
+		s.closing = true
+		s.handMu.Unlock()
 		close(s.stopping)
 		s.stopCancel()
 		acked := make(chan struct{})
@@ -297,9 +304,21 @@ func (s *Source) watchTopics(ctx context.Context) {
 			continue
 		}
 		var problems []error
+		now := map[string]int{}
 		for _, topic := range s.cfg.Topics {
-			if terr, ok := counts[topic].(error); ok {
-				problems = append(problems, fmt.Errorf("kafka topic %s: %w%s", topic, terr, kafkaconn.Hint(terr)))
+			switch c := counts[topic].(type) {
+			case int:
+				now[topic] = c
+			case error:
+				var kerr kgo.Error
+				if errors.As(c, &kerr) && kerr.Temporary() && !errors.Is(c, kgo.UnknownTopicOrPartition) {
+					// A leader election: the count is as it was.
+					if n, ok := known[topic]; ok {
+						now[topic] = n
+					}
+					continue
+				}
+				problems = append(problems, fmt.Errorf("kafka topic %s: %w%s", topic, c, kafkaconn.Hint(c)))
 			}
 		}
 		perr := errors.Join(problems...)
@@ -308,12 +327,6 @@ func (s *Source) watchTopics(ctx context.Context) {
 		s.mu.Unlock()
 		if perr != nil {
 			s.groupWarn.log(s.log, "kafka topic not readable; waiting for it", "error", perr.Error())
-		}
-		now := map[string]int{}
-		for topic, c := range counts {
-			if n, ok := c.(int); ok {
-				now[topic] = n
-			}
 		}
 		if known == nil {
 			known = now
@@ -496,7 +509,14 @@ func (s *Source) readLoop(ctx context.Context, p *partition, sess *session, r *k
 			return
 		}
 		// The slot now belongs to the batch: its Ack releases it.
+		s.handMu.Lock()
+		if s.closing {
+			s.handMu.Unlock()
+			<-p.slot
+			return
+		}
 		s.inflight.Add(1)
+		s.handMu.Unlock()
 		b := s.newBatch(p, sess, msgs)
 		select {
 		case s.batches <- b.Batch:
