@@ -207,6 +207,8 @@ path = "`+out+`"
 path = "`+dl+`"
 [log]
 level = "error"
+[telemetry]
+address = "127.0.0.1:0"
 `)
 	r := exec(t, "", "run", "--config", cfg)
 	if r.code != 0 {
@@ -244,6 +246,8 @@ poll_interval = "20ms"
 path = "`+out+`"
 [log]
 level = "error"
+[telemetry]
+address = ""
 `)
 	cmd := osexec.Command(bin, "run", "--config", cfg)
 	var stderr bytes.Buffer

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
+	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/config"
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
@@ -20,6 +20,9 @@ import (
 	filesource "github.com/sspr-exporter/sspr-exporter/internal/source/file"
 	"github.com/sspr-exporter/sspr-exporter/internal/sspr"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
+	"github.com/sspr-exporter/sspr-exporter/internal/telemetry"
+	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/logging"
+	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/metrics"
 )
 
 // UsageError is a problem with the command line or its inputs (exit 2).
@@ -69,9 +72,20 @@ func Decoder(cfg config.Config) (pipeline.Decoder, error) {
 }
 
 // Build wires the exporter described by cfg. Inputs are checked before
-// anything is read: a missing input is a *UsageError.
-func Build(cfg config.Config, std Std, logger *slog.Logger) (*Exporter, error) {
+// anything is read: a missing input is a *UsageError. With tel, every
+// component reports to its metrics and readiness checks.
+func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telemetry) (*Exporter, error) {
 	ex := &Exporter{Logger: logger}
+	var rec metrics.Recorder = metrics.Nop{}
+	if tel != nil {
+		rec = tel.Metrics
+	}
+	// ready registers a component's readiness when telemetry is on.
+	ready := func(name string, c any) {
+		if r, ok := c.(stream.Readiness); ok && tel != nil {
+			tel.Health.Add(name, r)
+		}
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -105,10 +119,17 @@ func Build(cfg config.Config, std Std, logger *slog.Logger) (*Exporter, error) {
 			return nil, fmt.Errorf("input.eventhubs: %w", err)
 		}
 		src = ehs
+		if tel != nil {
+			tel.Metrics.WatchPartitions("eventhubs", telemetry.EventHubsPartitions(ehs))
+		}
 	default:
 		return nil, fmt.Errorf("input.type: unknown source %q", cfg.Input.Type)
 	}
 	ex.closers = append(ex.closers, src.Close)
+	ready("source."+cfg.Input.Type, src)
+	if tel != nil {
+		src = tel.Metrics.Source(src)
+	}
 
 	var sinks []pipeline.NamedSink
 	if cfg.Output.File.Enabled {
@@ -116,8 +137,9 @@ func Build(cfg config.Config, std Std, logger *slog.Logger) (*Exporter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("output.file: %w", err)
 		}
-		sinks = append(sinks, pipeline.NamedSink{Name: "file", Sink: fsink})
+		sinks = append(sinks, pipeline.NamedSink{Name: "file", Sink: metrics.Sink("file", fsink, rec)})
 		ex.closers = append(ex.closers, fsink.Close)
+		ready("sink.file", fsink)
 	}
 
 	if o := cfg.Output.Elasticsearch; o.Enabled {
@@ -125,16 +147,21 @@ func Build(cfg config.Config, std Std, logger *slog.Logger) (*Exporter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("output.elasticsearch: %w", err)
 		}
-		sinks = append(sinks, pipeline.NamedSink{Name: "elasticsearch", Sink: es})
+		sinks = append(sinks, pipeline.NamedSink{Name: "elasticsearch", Sink: metrics.Sink("elasticsearch", es, rec)})
 		ex.closers = append(ex.closers, es.Close)
+		ready("sink.elasticsearch", es)
+		if tel != nil {
+			tel.Metrics.SinkStatsFrom("elasticsearch", telemetry.ElasticsearchStats(es))
+		}
 	}
 	if o := cfg.Output.Kafka; o.Enabled {
 		k, err := kafka.New(o.Config, logger.With("component", "sink.kafka"))
 		if err != nil {
 			return nil, fmt.Errorf("output.kafka: %w", err)
 		}
-		sinks = append(sinks, pipeline.NamedSink{Name: "kafka", Sink: k})
+		sinks = append(sinks, pipeline.NamedSink{Name: "kafka", Sink: metrics.Sink("kafka", k, rec)})
 		ex.closers = append(ex.closers, k.Close)
+		ready("sink.kafka", k)
 	}
 
 	dlw, err := filesink.OpenWriter(filesink.Options{Path: cfg.DeadLetter.Path, Std: std.Err})
@@ -143,11 +170,14 @@ func Build(cfg config.Config, std Std, logger *slog.Logger) (*Exporter, error) {
 	}
 	ex.closers = append(ex.closers, func(context.Context) error { return dlw.Close() })
 
-	ex.Pipeline = pipeline.New(src, sinks, deadletter.NewNDJSON(dlw), pipeline.Options{
+	ex.Pipeline = pipeline.New(src, sinks, metrics.DeadLetters(deadletter.NewNDJSON(dlw), rec), pipeline.Options{
 		Decoder:       dec,
 		MaxInFlight:   cfg.Pipeline.MaxInFlight,
 		ShutdownGrace: cfg.Pipeline.ShutdownGrace,
 		Logger:        logger.With("component", "pipeline"),
+		Observe: func(c pipeline.Counts, d time.Duration, err error) {
+			rec.BatchDone(telemetry.BatchCounts(c), d, err)
+		},
 	})
 	ok = true
 	return ex, nil
@@ -200,25 +230,13 @@ func Setup(ctx context.Context, cfg config.Config, logger *slog.Logger, report i
 }
 
 // Logger returns the process logger: JSON unless the destination is a
-// terminal (or as configured).
-func Logger(cfg config.Log, w io.Writer) *slog.Logger {
+// terminal (or as configured), with every secret of cfg and every
+// secret-looking value redacted, and repeated identical records
+// summarised. The handler's Run writes those summaries; Flush the rest.
+func Logger(cfg config.Config, w io.Writer) (*slog.Logger, *logging.Handler) {
 	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	format := cfg.Format
-	if format == "auto" || format == "" {
-		format = "json"
-		if f, ok := w.(*os.File); ok && isTerminal(f) {
-			format = "text"
-		}
-	}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	logger, h := logging.New(w, cfg.Log.Format, level, logging.Options{RepeatInterval: cfg.Telemetry.LogRepeatInterval})
+	h.Redactor().AddSecretStrings(logging.SecretsIn(cfg)...)
+	return logger, h
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/config"
+	"github.com/sspr-exporter/sspr-exporter/internal/telemetry"
 )
 
 // ExitError ends a command with a status after it already said why.
@@ -117,8 +118,9 @@ func Replay(ctx context.Context, args []string, std Std) error {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return &UsageError{errs[0]}
 	}
-	logger := Logger(cfg.Log, std.Err)
-	ex, err := Build(cfg, std, logger)
+	logger, lh := Logger(cfg, std.Err)
+	defer lh.Flush(context.WithoutCancel(ctx))
+	ex, err := Build(cfg, std, logger, nil)
 	if err != nil {
 		return err
 	}
@@ -146,17 +148,29 @@ func Run(ctx context.Context, args []string, std Std) error {
 	if err != nil {
 		return err
 	}
-	logger := Logger(cfg.Log, std.Err)
+	logger, lh := Logger(cfg, std.Err)
+	go lh.Run(ctx)
+	defer lh.Flush(context.WithoutCancel(ctx))
 	for _, name := range cfg.UnknownEnv {
 		logger.Warn("environment variable matches no config key", "variable", name)
 	}
+	tel := telemetry.New(cfg.Telemetry, logger.With("component", "telemetry"), lh.Redactor())
+	if err := tel.Server.Start(); err != nil {
+		return fmt.Errorf("telemetry.address: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Telemetry.ShutdownTimeout)
+		defer cancel()
+		_ = tel.Server.Shutdown(sctx)
+	}()
 	if err := Prepare(ctx, cfg, logger); err != nil {
 		return err
 	}
-	ex, err := Build(cfg, std, logger)
+	ex, err := Build(cfg, std, logger, tel)
 	if err != nil {
 		return err
 	}
+	tel.Metrics.CountsFrom(telemetry.PipelineCounts(ex.Pipeline))
 	logger.Info("exporter started", "input", cfg.Input.Type)
 	runErr := ex.Pipeline.Run(ctx)
 	closeErr := ex.Close(context.WithoutCancel(ctx))
@@ -180,7 +194,9 @@ func SetupCmd(ctx context.Context, args []string, std Std) error {
 	if err != nil {
 		return err
 	}
-	return Setup(ctx, cfg, Logger(cfg.Log, std.Err), std.Out)
+	logger, lh := Logger(cfg, std.Err)
+	defer lh.Flush(context.WithoutCancel(ctx))
+	return Setup(ctx, cfg, logger, std.Out)
 }
 
 // Validate lists every problem of a config file, one per line.

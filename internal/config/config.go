@@ -35,17 +35,19 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/file"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/kafka"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
+	"github.com/sspr-exporter/sspr-exporter/internal/telemetry"
 )
 
 // Config is the root of the configuration file.
 type Config struct {
-	Input      Input      `toml:"input"`
-	Decode     Decode     `toml:"decode"`
-	Classify   Classify   `toml:"classify"`
-	Output     Output     `toml:"output"`
-	DeadLetter DeadLetter `toml:"dead_letter"`
-	Pipeline   Pipeline   `toml:"pipeline"`
-	Log        Log        `toml:"log"`
+	Input      Input            `toml:"input"`
+	Decode     Decode           `toml:"decode"`
+	Classify   Classify         `toml:"classify"`
+	Output     Output           `toml:"output"`
+	DeadLetter DeadLetter       `toml:"dead_letter"`
+	Pipeline   Pipeline         `toml:"pipeline"`
+	Log        Log              `toml:"log"`
+	Telemetry  telemetry.Config `toml:"telemetry"`
 
 	// UnknownEnv lists SSPR_* environment variables that name no key, for
 	// the caller to warn about; they are not errors because the environment
@@ -150,6 +152,7 @@ func Default() Config {
 		DeadLetter: DeadLetter{Path: "-"},
 		Pipeline:   Pipeline{MaxInFlight: 4, ShutdownGrace: 30 * time.Second},
 		Log:        Log{Level: "info", Format: "auto"},
+		Telemetry:  telemetry.DefaultConfig(),
 	}
 }
 

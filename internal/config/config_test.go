@@ -137,6 +137,7 @@ func TestLoadFile(t *testing.T) {
 		DeadLetter: DeadLetter{Path: "/var/log/sspr/dead.ndjson"},
 		Pipeline:   Pipeline{MaxInFlight: 8, ShutdownGrace: time.Minute},
 		Log:        Log{Level: "debug", Format: "json"},
+		Telemetry:  def.Telemetry,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)

@@ -34,6 +34,9 @@ type Options struct {
 	// once the run's context is cancelled.
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger
+	// Observe, when set, is told what each batch became, how long it took
+	// and whether it was delivered (for metrics).
+	Observe func(c Counts, d time.Duration, err error)
 }
 
 // Pipeline moves batches from a source to the sinks.
@@ -129,8 +132,12 @@ loop:
 
 // handle processes one batch and acks it.
 func (p *Pipeline) handle(ctx context.Context, b stream.Batch) error {
+	start := time.Now()
 	res := p.opts.Decoder.Decode(b.Bodies)
 	err := p.deliver(ctx, &res)
+	if p.opts.Observe != nil {
+		p.opts.Observe(res.Counts, time.Since(start), err)
+	}
 	p.mu.Lock()
 	p.counts.Add(res.Counts)
 	p.mu.Unlock()
