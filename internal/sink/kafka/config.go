@@ -2,12 +2,10 @@ package kafka
 
 import (
 	"fmt"
-	"net"
-	"os"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/sspr-exporter/sspr-exporter/internal/kafkaconn"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
 
@@ -61,27 +59,13 @@ type RetryConfig struct {
 	MaxBackoff     time.Duration `toml:"max_backoff"`
 }
 
-// SASLConfig selects SASL authentication.
-type SASLConfig struct {
-	// Mechanism is "" (no SASL), plain, scram-sha-256 or scram-sha-512.
-	Mechanism string        `toml:"mechanism"`
-	Username  string        `toml:"username"`
-	Password  secret.String `toml:"password"`
-}
+// SASLConfig selects SASL authentication; the keys are shared with every
+// Kafka component.
+type SASLConfig = kafkaconn.SASLConfig
 
-// TLSConfig configures TLS to the brokers.
-type TLSConfig struct {
-	Enabled bool `toml:"enabled"`
-	// CAFile is a PEM bundle of CAs to trust instead of the system pool.
-	CAFile string `toml:"ca_file"`
-	// CertFile and KeyFile are a PEM client certificate and its key.
-	CertFile string `toml:"cert_file"`
-	KeyFile  string `toml:"key_file"`
-	// ServerName overrides the name verified in the broker certificate.
-	ServerName string `toml:"server_name"`
-	// InsecureSkipVerify turns certificate verification off.
-	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
-}
+// TLSConfig configures TLS to the brokers; the keys are shared with every
+// Kafka component.
+type TLSConfig = kafkaconn.TLSConfig
 
 // SetupConfig says how Setup creates the topic.
 type SetupConfig struct {
@@ -143,17 +127,8 @@ func (c Config) Validate() []error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
-	if len(c.Brokers) == 0 {
-		add("brokers: at least one broker (host:port) is required")
-	}
-	for i, b := range c.Brokers {
-		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
-			add("brokers[%d]: %q is not host:port", i, b)
-		}
-	}
-	if c.Topic == "" {
-		add("topic: must not be empty")
-	} else if len(c.Topic) > 249 || strings.Trim(c.Topic, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" || c.Topic == "." || c.Topic == ".." {
+	errs = append(errs, kafkaconn.ValidateBrokers("brokers", c.Brokers)...)
+	if !kafkaconn.ValidateTopic(c.Topic) {
 		add("topic: %q is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249)", c.Topic)
 	}
 	if !slices.Contains([]string{KeyUser, KeyTenant, KeyNone}, c.Key) {
@@ -192,35 +167,7 @@ func (c Config) Validate() []error {
 	if c.Retry.MaxBackoff < c.Retry.InitialBackoff {
 		add("retry.max_backoff: must be at least retry.initial_backoff")
 	}
-	switch c.SASL.Mechanism {
-	case "":
-	case "plain", "scram-sha-256", "scram-sha-512":
-		if c.SASL.Username == "" {
-			add("sasl.username: required with sasl.mechanism %q", c.SASL.Mechanism)
-		}
-		if c.SASL.Password.IsZero() {
-			add("sasl.password: required with sasl.mechanism %q", c.SASL.Mechanism)
-		}
-		if !c.TLS.Enabled && c.SASL.Mechanism == "plain" {
-			add("tls.enabled: must be true with sasl.mechanism \"plain\" (the password would cross the network in clear)")
-		}
-	default:
-		add("sasl.mechanism: %q must be empty, plain, scram-sha-256 or scram-sha-512", c.SASL.Mechanism)
-	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		add("tls.cert_file: tls.cert_file and tls.key_file must be set together")
-	}
-	if !c.TLS.Enabled && (c.TLS.CAFile != "" || c.TLS.CertFile != "" || c.TLS.InsecureSkipVerify) {
-		add("tls.enabled: must be true when other tls settings are given")
-	}
-	for key, path := range map[string]string{"tls.ca_file": c.TLS.CAFile, "tls.cert_file": c.TLS.CertFile, "tls.key_file": c.TLS.KeyFile} {
-		if path == "" {
-			continue
-		}
-		if _, err := os.Stat(path); err != nil {
-			add("%s: %v", key, err)
-		}
-	}
+	errs = append(errs, kafkaconn.Validate(c.SASL, c.TLS)...)
 	if c.Setup.Partitions < 1 && c.Setup.Partitions != -1 {
 		add("setup.partitions: must be at least 1 (or -1 for the broker default)")
 	}

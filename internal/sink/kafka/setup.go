@@ -2,19 +2,15 @@ package kafka
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"time"
 
 	kgo "github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/sasl"
-	"github.com/segmentio/kafka-go/sasl/plain"
-	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/kafkaconn"
 )
 
 var requiredAcks = map[string]kgo.RequiredAcks{
@@ -34,73 +30,11 @@ var compressions = map[string]kgo.Compression{
 // newTransport builds the connection settings shared by the writer and the
 // admin client.
 func newTransport(cfg Config) (*kgo.Transport, error) {
-	t := &kgo.Transport{
-		ClientID:    cfg.ClientID,
-		DialTimeout: cfg.DialTimeout,
-		IdleTimeout: 5 * time.Minute,
-	}
-	if cfg.TLS.Enabled {
-		tc, err := tlsConfig(cfg.TLS)
-		if err != nil {
-			return nil, err
-		}
-		t.TLS = tc
-	}
-	if cfg.SASL.Mechanism != "" {
-		m, err := saslMechanism(cfg.SASL)
-		if err != nil {
-			return nil, err
-		}
-		t.SASL = m
+	t, err := kafkaconn.Transport(cfg.ClientID, cfg.DialTimeout, cfg.SASL, cfg.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("kafka connection settings: %w", err)
 	}
 	return t, nil
-}
-
-func tlsConfig(c TLSConfig) (*tls.Config, error) {
-	tc := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
-		ServerName:         c.ServerName,
-		InsecureSkipVerify: c.InsecureSkipVerify, //nolint:gosec // only when the user turns verification off
-	}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file: no PEM certificate in %s", c.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.cert_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
-}
-
-func saslMechanism(c SASLConfig) (sasl.Mechanism, error) {
-	switch c.Mechanism {
-	case "plain":
-		return plain.Mechanism{Username: c.Username, Password: c.Password.Reveal()}, nil
-	case "scram-sha-256", "scram-sha-512":
-		algo := scram.SHA256
-		if c.Mechanism == "scram-sha-512" {
-			algo = scram.SHA512
-		}
-		m, err := scram.Mechanism(algo, c.Username, c.Password.Reveal())
-		if err != nil {
-			// The error comes from SASLprep of the user name or password;
-			// never include the values.
-			return nil, errors.New("sasl: username or password is not valid SASLprep text")
-		}
-		return m, nil
-	}
-	return nil, fmt.Errorf("sasl.mechanism: unknown %q", c.Mechanism)
 }
 
 // adminClient returns a client on its own transport; the caller closes the
