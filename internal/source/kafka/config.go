@@ -54,7 +54,8 @@ type Config struct {
 	// PartitionWatchInterval is how often the topics' partition counts are
 	// checked; a change (or a missing topic appearing) rebalances the group.
 	PartitionWatchInterval time.Duration `toml:"partition_watch_interval"`
-	// StatsInterval is how often the messages/s rates are computed.
+	// StatsInterval is how often the messages/s rates are computed and the
+	// owned partitions' high watermarks are read.
 	StatsInterval time.Duration `toml:"stats_interval"`
 
 	Batch BatchConfig          `toml:"batch"`

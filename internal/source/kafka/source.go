@@ -433,7 +433,7 @@ func (ss *session) generationEnded() bool {
 func (s *Source) runPartition(ctx context.Context, gen *kgo.Generation, topic string, pa kgo.PartitionAssignment) {
 	p := s.partition(topic, pa.ID)
 	sess := &session{gen: gen, genDone: ctx.Done(), rewind: -1}
-	p.begin(sess)
+	p.begin(sess, pa.Offset)
 	s.log.Debug("kafka partition assigned", "topic", topic, "partition", pa.ID, "generation", gen.ID, "offset", offsetString(pa.Offset))
 
 	// Fetching stops when the generation ends or when Close begins.

@@ -516,3 +516,29 @@ func TestMissingTopicIsNotReadyUntilCreated(t *testing.T) {
 		t.Errorf("%d warnings, want one (rate limited)", n)
 	}
 }
+
+func TestStatsLagFollowsTheTopic(t *testing.T) {
+	b := broker(t)
+	topic := createTopic(t, b, 1)
+	produce(t, b, topic, 0, ids("m", 0, 30)...)
+	cfg := testConfig(b, uniqueName(t, "group"), topic)
+	cfg.Batch.MaxMessages = 10
+	s, _ := newSource(t, cfg)
+
+	ack(t, readBatch(t, s, time.Minute), nil)
+	held := readBatch(t, s, time.Minute) // offsets 10..19, not acknowledged
+	produce(t, b, topic, 0, ids("n", 0, 20)...)
+	// 50 messages, 10 processed: the refresh sees the new end while the
+	// partition waits for the held batch.
+	waitFor(t, 30*time.Second, "lag 40", func() bool {
+		ps := s.Stats().Partitions[0]
+		return ps.HighWatermark == 50 && ps.Lag == 40
+	})
+	ps := s.Stats().Partitions[0]
+	if ps.ProcessedOffset != 9 || ps.ReceivedOffset != 19 || ps.CommittedOffset != 10 || ps.Received != 20 {
+		t.Fatalf("stats %+v: want processed 9, received 19, committed 10, 20 received", ps)
+	}
+	waitFor(t, 10*time.Second, "a receive rate", func() bool { return s.Stats().Partitions[0].MessagesPerSecond > 0 })
+	ack(t, held, nil)
+	waitFor(t, 10*time.Second, "lag 30", func() bool { return s.Stats().Partitions[0].Lag == 30 })
+}

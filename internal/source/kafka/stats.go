@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	kgo "github.com/segmentio/kafka-go"
 )
 
 // Stats is a snapshot of the source for operators.
@@ -27,7 +29,8 @@ type PartitionStats struct {
 	Partition int
 	Owned     bool // this instance reads it now
 	// HighWatermark is the partition's end offset (the offset the next
-	// produced message gets), as reported with the last fetched message.
+	// produced message gets), from the last fetch or the last refresh
+	// (every stats_interval while owned).
 	HighWatermark  int64
 	ReceivedOffset int64 // last message handed out in a batch
 	// ProcessedOffset is the last message of an acknowledged batch.
@@ -35,8 +38,9 @@ type PartitionStats struct {
 	// CommittedOffset is the last offset this instance committed: the
 	// offset of the next message to read.
 	CommittedOffset int64
-	// Lag is HighWatermark − (ProcessedOffset+1): messages not yet
-	// processed, when both are known.
+	// Lag is HighWatermark minus the next offset to process (the last
+	// acknowledged offset + 1, or the committed offset the partition was
+	// resumed from): messages not yet processed; -1 while unknown.
 	Lag int64
 	// MessagesPerSecond is the receive rate over the last stats_interval.
 	MessagesPerSecond float64
@@ -64,6 +68,7 @@ type partition struct {
 	hwm          int64
 	received     int64
 	processed    int64
+	next         int64 // next offset to process, -1 while unknown
 	committed    int64
 	lastCommit   time.Time
 	count        int64
@@ -82,7 +87,7 @@ func (s *Source) partition(topic string, id int) *partition {
 	p := s.partitions[k]
 	if p == nil {
 		p = &partition{topic: topic, id: id, slot: make(chan struct{}, 1),
-			hwm: -1, received: -1, processed: -1, committed: -1, rateAt: time.Now()}
+			hwm: -1, received: -1, processed: -1, next: -1, committed: -1, rateAt: time.Now()}
 		s.partitions[k] = p
 	}
 	return p
@@ -96,9 +101,15 @@ func (s *Source) partitionsLocked() []*partition {
 	return parts
 }
 
-func (p *partition) begin(sess *session) {
+// begin records a new ownership that resumes at offset (negative when
+// the group has no commit and start_offset decides).
+func (p *partition) begin(sess *session, offset int64) {
 	p.mu.Lock()
 	p.session = sess
+	p.next = -1
+	if offset >= 0 {
+		p.next = offset
+	}
 	p.mu.Unlock()
 }
 
@@ -115,7 +126,7 @@ func (p *partition) onReceived(n int, last, hwm int64) {
 	p.mu.Lock()
 	p.count += int64(n)
 	p.received = last
-	p.hwm = hwm
+	p.hwm = max(p.hwm, hwm)
 	p.fetchErr = nil
 	p.mu.Unlock()
 }
@@ -135,6 +146,7 @@ func (p *partition) onRewind() {
 func (p *partition) onProcessed(off int64) {
 	p.mu.Lock()
 	p.processed = max(p.processed, off)
+	p.next = off + 1
 	p.mu.Unlock()
 }
 
@@ -161,6 +173,7 @@ func (s *Source) Stats() Stats {
 	now := time.Now()
 	for _, p := range parts {
 		p.mu.Lock()
+		next := p.next
 		ps := PartitionStats{
 			Topic:             p.topic,
 			Partition:         p.id,
@@ -178,8 +191,8 @@ func (s *Source) Stats() Stats {
 			ReadError:         p.fetchErr,
 		}
 		p.mu.Unlock()
-		if ps.HighWatermark >= 0 && ps.ProcessedOffset >= 0 {
-			ps.Lag = max(0, ps.HighWatermark-(ps.ProcessedOffset+1))
+		if ps.HighWatermark >= 0 && next >= 0 {
+			ps.Lag = max(0, ps.HighWatermark-next)
 		}
 		if !ps.LastCommit.IsZero() {
 			ps.CommitAge = now.Sub(ps.LastCommit)
@@ -195,7 +208,8 @@ func (s *Source) Stats() Stats {
 	return st
 }
 
-// statsLoop refreshes the receive rates every stats_interval.
+// statsLoop refreshes the receive rates and the owned partitions' high
+// watermarks every stats_interval.
 func (s *Source) statsLoop(ctx context.Context) {
 	defer s.wg.Done()
 	t := time.NewTicker(s.cfg.StatsInterval)
@@ -210,12 +224,45 @@ func (s *Source) statsLoop(ctx context.Context) {
 		parts := s.partitionsLocked()
 		s.mu.Unlock()
 		now := time.Now()
+		owned := map[string][]kgo.OffsetRequest{}
+		byKey := map[topicPartition]*partition{}
 		for _, p := range parts {
 			p.mu.Lock()
 			if el := now.Sub(p.rateAt).Seconds(); el > 0 {
 				p.rate = float64(p.count-p.rateMark) / el
 			}
 			p.rateMark, p.rateAt = p.count, now
+			if p.session != nil {
+				owned[p.topic] = append(owned[p.topic], kgo.LastOffsetOf(p.id))
+				byKey[topicPartition{p.topic, p.id}] = p
+			}
+			p.mu.Unlock()
+		}
+		if len(owned) > 0 {
+			s.refreshWatermarks(ctx, owned, byKey)
+		}
+	}
+}
+
+// refreshWatermarks reads the end offsets of the owned partitions, so that
+// the lag also grows while a partition waits for slow acknowledgements.
+func (s *Source) refreshWatermarks(ctx context.Context, req map[string][]kgo.OffsetRequest, parts map[topicPartition]*partition) {
+	lctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
+	defer cancel()
+	res, err := s.meta.ListOffsets(lctx, &kgo.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		// Best effort; the read path reports real trouble.
+		s.log.Debug("kafka list offsets", "error", err)
+		return
+	}
+	for topic, offs := range res.Topics {
+		for _, o := range offs {
+			p := parts[topicPartition{topic, o.Partition}]
+			if p == nil || o.Error != nil || o.LastOffset < 0 {
+				continue
+			}
+			p.mu.Lock()
+			p.hwm = max(p.hwm, o.LastOffset)
 			p.mu.Unlock()
 		}
 	}
