@@ -27,6 +27,7 @@ Usage:
   sspr-exporter run --config FILE          run the exporter as configured
   sspr-exporter setup --config FILE        install index templates, ILM policy, Kafka topic
   sspr-exporter validate --config FILE     report every problem of a config file
+  sspr-exporter check --config FILE        validate, then try every configured endpoint
   sspr-exporter version                    print the version
 
 Run 'sspr-exporter COMMAND --help' for the flags of a command.
@@ -54,6 +55,8 @@ func run(args []string, std app.Std) int {
 		err = app.Validate(rest, std)
 	case "setup":
 		err = app.SetupCmd(ctx, rest, std)
+	case "check":
+		err = app.CheckCmd(ctx, rest, std)
 	case "version", "--version":
 		fmt.Fprintln(std.Out, "sspr-exporter", versionString())
 		return 0

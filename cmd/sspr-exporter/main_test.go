@@ -14,6 +14,7 @@ import (
 
 	"github.com/sspr-exporter/sspr-exporter/internal/app"
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
+	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
 )
 
 const reset = `{"time":"2026-11-02T08:00:08Z","category":"AuditLogs","tenantId":"50a74cff-026f-4c84-aa8f-f5f8d837115f","properties":{"id":"ID","result":"failure","resultReason":"FuzzyPolicyViolationInvalidPassword","activityDisplayName":"Reset password (self-service)","activityDateTime":"2026-11-02T08:00:08.5+00:00","loggedByService":"Self-service Password Management","initiatedBy":{"user":{"id":"u1","userPrincipalName":"a@contoso.example","ipAddress":"203.0.113.7"}},"targetResources":[{"id":"u1","type":"User","userPrincipalName":"a@contoso.example"}]}}`
@@ -284,5 +285,61 @@ address = ""
 	data, _ := os.ReadFile(out)
 	if got := strings.Join(ids(t, string(data)), ","); got != "1,2" {
 		t.Errorf("ids %q", got)
+	}
+}
+
+// TestElasticsearchSetupCheckRun goes through an operator's first day with
+// Elasticsearch: check fails and says to run setup, setup installs, a second
+// setup changes nothing, check passes, run stores each event once however
+// often it is replayed.
+func TestElasticsearchSetupCheckRun(t *testing.T) {
+	es := esdouble.New()
+	defer es.Close()
+	in := write(t, "in.json", `{"records":[`+rec("1")+`,`+rec("2")+`]}`)
+	cfg := write(t, "c.toml", `
+[input.file]
+paths = ["`+in+`"]
+[output.file]
+enabled = false
+[output.elasticsearch]
+enabled = true
+addresses = ["`+es.URL()+`"]
+api_key = "CHECK-SECRET-KEY"
+[log]
+level = "error"
+[telemetry]
+address = ""
+`)
+	r := exec(t, "", "check", "--config", cfg)
+	if r.code != 1 || !strings.Contains(r.stdout, "FAIL output.elasticsearch") || !strings.Contains(r.stdout, "setup") {
+		t.Fatalf("check before setup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := exec(t, "", "run", "--config", cfg); r.code != 1 || !strings.Contains(r.stderr, "sspr-exporter setup") {
+		t.Errorf("run before setup: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := exec(t, "", "setup", "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, "installed") {
+		t.Fatalf("setup: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := exec(t, "", "setup", "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, "up to date") {
+		t.Errorf("second setup: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := exec(t, "", "check", "--config", cfg); r.code != 0 || strings.Contains(r.stdout, "FAIL") {
+		t.Errorf("check after setup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for range 2 {
+		if r := exec(t, "", "run", "--config", cfg); r.code != 0 {
+			t.Fatalf("run: exit %d %s", r.code, r.stderr)
+		}
+	}
+	if n := es.Count("entra-sspr-*"); n != 2 {
+		t.Errorf("%d documents after two runs, want 2", n)
+	}
+	if got := es.IDs("entra-sspr-2026.11.01"); strings.Join(got, ",") != "1,2" {
+		t.Errorf("ids in the November index: %v (indices %v)", got, es.Indices())
+	}
+	for _, out := range []string{r.stdout, r.stderr} {
+		if strings.Contains(out, "CHECK-SECRET-KEY") {
+			t.Errorf("secret printed: %s", out)
+		}
 	}
 }

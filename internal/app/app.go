@@ -12,6 +12,7 @@ import (
 
 	"github.com/sspr-exporter/sspr-exporter/internal/config"
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
+	"github.com/sspr-exporter/sspr-exporter/internal/deadletter/kafkadl"
 	"github.com/sspr-exporter/sspr-exporter/internal/pipeline"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
 	filesink "github.com/sspr-exporter/sspr-exporter/internal/sink/file"
@@ -164,13 +165,25 @@ func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telem
 		ready("sink.kafka", k)
 	}
 
-	dlw, err := filesink.OpenWriter(filesink.Options{Path: cfg.DeadLetter.Path, Std: std.Err})
-	if err != nil {
-		return nil, fmt.Errorf("dead_letter.path: %w", err)
+	var dl deadletter.Writer
+	switch cfg.DeadLetter.Type {
+	case config.DeadLetterKafka:
+		kw, err := kafkadl.New(cfg.DeadLetter.Kafka, logger.With("component", "dead_letter.kafka"))
+		if err != nil {
+			return nil, err
+		}
+		ex.closers = append(ex.closers, func(context.Context) error { return kw.Close() })
+		dl = kw
+	default:
+		dlw, err := filesink.OpenWriter(filesink.Options{Path: cfg.DeadLetter.Path, Std: std.Err})
+		if err != nil {
+			return nil, fmt.Errorf("dead_letter.path: %w", err)
+		}
+		ex.closers = append(ex.closers, func(context.Context) error { return dlw.Close() })
+		dl = deadletter.NewNDJSON(dlw)
 	}
-	ex.closers = append(ex.closers, func(context.Context) error { return dlw.Close() })
 
-	ex.Pipeline = pipeline.New(src, sinks, metrics.DeadLetters(deadletter.NewNDJSON(dlw), rec), pipeline.Options{
+	ex.Pipeline = pipeline.New(src, sinks, metrics.DeadLetters(dl, rec), pipeline.Options{
 		Decoder:       dec,
 		MaxInFlight:   cfg.Pipeline.MaxInFlight,
 		ShutdownGrace: cfg.Pipeline.ShutdownGrace,

@@ -100,9 +100,9 @@ func Replay(ctx context.Context, args []string, std Std) error {
 		cfg.Log.Level = *logLevel
 	}
 	if *dlPath != "" {
-		cfg.DeadLetter.Path = *dlPath
+		cfg.DeadLetter.Type, cfg.DeadLetter.Path = config.DeadLetterFile, *dlPath
 	} else if *cfgPath == "" {
-		cfg.DeadLetter.Path = "-"
+		cfg.DeadLetter.Type, cfg.DeadLetter.Path = config.DeadLetterFile, "-"
 	}
 	if *maxBody > 0 {
 		cfg.Decode.MaxBodyBytes = *maxBody

@@ -31,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sspr-exporter/sspr-exporter/internal/deadletter/kafkadl"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/file"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/kafka"
@@ -119,7 +120,9 @@ type KafkaOutput struct {
 
 // DeadLetter is the [dead_letter] section.
 type DeadLetter struct {
-	Path string `toml:"path"` // "-" = standard error; otherwise a file, appended
+	Type  string         `toml:"type"`  // file or kafka
+	Path  string         `toml:"path"`  // file: "-" = standard error; otherwise a file, appended
+	Kafka kafkadl.Config `toml:"kafka"` // kafka: a topic, same format
 }
 
 // Pipeline is the [pipeline] section.
@@ -149,7 +152,7 @@ func Default() Config {
 			Elasticsearch: ElasticsearchOutput{Config: elasticsearch.DefaultConfig()},
 			Kafka:         KafkaOutput{Config: kafka.DefaultConfig()},
 		},
-		DeadLetter: DeadLetter{Path: "-"},
+		DeadLetter: DeadLetter{Type: DeadLetterFile, Path: "-", Kafka: kafkadl.DefaultConfig()},
 		Pipeline:   Pipeline{MaxInFlight: 4, ShutdownGrace: 30 * time.Second},
 		Log:        Log{Level: "info", Format: "auto"},
 		Telemetry:  telemetry.DefaultConfig(),
@@ -186,7 +189,7 @@ func (c Config) crossChecks() []error {
 		outFile = filepath.Clean(c.Output.File.Path)
 	}
 	dlFile := ""
-	if c.DeadLetter.Path != "-" && c.DeadLetter.Path != "" {
+	if c.DeadLetter.Type == DeadLetterFile && c.DeadLetter.Path != "-" && c.DeadLetter.Path != "" {
 		dlFile = filepath.Clean(c.DeadLetter.Path)
 		if dlFile == outFile {
 			errs = append(errs, errors.New("dead_letter.path: must not be the same file as output.file.path"))
@@ -335,11 +338,24 @@ func (c Classify) Validate() []error {
 
 // Validate checks the dead-letter section.
 func (c DeadLetter) Validate() []error {
-	if c.Path == "" {
-		return []error{errors.New(`path: must not be empty (use "-" for standard error)`)}
+	switch c.Type {
+	case DeadLetterFile:
+		if c.Path == "" {
+			return []error{errors.New(`path: must not be empty (use "-" for standard error)`)}
+		}
+	case DeadLetterKafka:
+		return prefixAll("kafka", c.Kafka.Validate())
+	default:
+		return []error{fmt.Errorf("type: must be %s or %s (got %q)", DeadLetterFile, DeadLetterKafka, c.Type)}
 	}
 	return nil
 }
+
+// Dead-letter output types.
+const (
+	DeadLetterFile  = "file"
+	DeadLetterKafka = "kafka"
+)
 
 // Validate checks the pipeline section.
 func (c Pipeline) Validate() []error {

@@ -134,7 +134,7 @@ func TestLoadFile(t *testing.T) {
 		Output: Output{File: file.Config{
 			Enabled: true, Path: "/var/log/sspr/events.ndjson", MaxBytes: 100 << 20, MaxAge: 24 * time.Hour, MaxBackups: 7,
 		}, Elasticsearch: def.Output.Elasticsearch, Kafka: def.Output.Kafka},
-		DeadLetter: DeadLetter{Path: "/var/log/sspr/dead.ndjson"},
+		DeadLetter: DeadLetter{Type: "file", Path: "/var/log/sspr/dead.ndjson", Kafka: def.DeadLetter.Kafka},
 		Pipeline:   Pipeline{MaxInFlight: 8, ShutdownGrace: time.Minute},
 		Log:        Log{Level: "debug", Format: "json"},
 		Telemetry:  def.Telemetry,
