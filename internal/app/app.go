@@ -19,6 +19,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/kafka"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
 	filesource "github.com/sspr-exporter/sspr-exporter/internal/source/file"
+	kafkasource "github.com/sspr-exporter/sspr-exporter/internal/source/kafka"
 	"github.com/sspr-exporter/sspr-exporter/internal/sspr"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry"
@@ -122,6 +123,15 @@ func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telem
 		src = ehs
 		if tel != nil {
 			tel.Metrics.WatchPartitions("eventhubs", telemetry.EventHubsPartitions(ehs))
+		}
+	case config.InputKafka:
+		ks, err := kafkasource.New(cfg.Input.Kafka, logger.With("component", "source.kafka"))
+		if err != nil {
+			return nil, fmt.Errorf("input.kafka: %w", err)
+		}
+		src = ks
+		if tel != nil {
+			tel.Metrics.WatchPartitions("kafka", telemetry.KafkaPartitions(ks))
 		}
 	default:
 		return nil, fmt.Errorf("input.type: unknown source %q", cfg.Input.Type)

@@ -15,6 +15,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/kafka"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
 	filesource "github.com/sspr-exporter/sspr-exporter/internal/source/file"
+	kafkasource "github.com/sspr-exporter/sspr-exporter/internal/source/kafka"
 
 	kgo "github.com/segmentio/kafka-go"
 )
@@ -82,6 +83,8 @@ func runChecks(ctx context.Context, cfg config.Config, timeout time.Duration) []
 		hub, store := eventhubs.Check(cctx, cfg.Input.EventHubs)
 		cancel()
 		out = append(out, checkResult{"input.eventhubs", hub}, checkResult{"input.eventhubs.checkpoint_store", store})
+	case config.InputKafka:
+		try("input.kafka", func(ctx context.Context) error { return kafkasource.Check(ctx, cfg.Input.Kafka) })
 	}
 	if o := cfg.Output.File; o.Enabled {
 		try("output.file", func(context.Context) error { return writableDir(o.Path) })

@@ -36,6 +36,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/file"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/kafka"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
+	kafkasource "github.com/sspr-exporter/sspr-exporter/internal/source/kafka"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry"
 )
 
@@ -58,9 +59,10 @@ type Config struct {
 
 // Input is the [input] section: which source to read and its settings.
 type Input struct {
-	Type      string           `toml:"type"` // file or eventhubs
-	File      FileInput        `toml:"file"`
-	EventHubs eventhubs.Config `toml:"eventhubs"`
+	Type      string             `toml:"type"` // file or eventhubs
+	File      FileInput          `toml:"file"`
+	EventHubs eventhubs.Config   `toml:"eventhubs"`
+	Kafka     kafkasource.Config `toml:"kafka"`
 }
 
 // FileInput is the [input.file] section.
@@ -145,6 +147,7 @@ func Default() Config {
 			Type:      InputFile,
 			File:      FileInput{Paths: []string{"-"}, PollInterval: time.Second},
 			EventHubs: eventhubs.DefaultConfig(),
+			Kafka:     kafkasource.DefaultConfig(),
 		},
 		Decode: Decode{MaxBodyBytes: 16 << 20},
 		Output: Output{
@@ -163,9 +166,10 @@ func Default() Config {
 const (
 	InputFile      = "file"
 	InputEventHubs = "eventhubs"
+	InputKafka     = "kafka"
 )
 
-var inputTypes = []string{InputFile, InputEventHubs}
+var inputTypes = []string{InputFile, InputEventHubs, InputKafka}
 
 // Validate returns every problem of c, one error each, each message starting
 // with the full key path. Any section (at any depth) whose type has a
@@ -244,6 +248,8 @@ func (c Input) Validate() []error {
 		errs = append(errs, prefixAll("file", c.File.Validate())...)
 	case InputEventHubs:
 		errs = append(errs, prefixAll("eventhubs", c.EventHubs.Validate())...)
+	case InputKafka:
+		errs = append(errs, prefixAll("kafka", c.Kafka.Validate())...)
 	default:
 		errs = append(errs, fmt.Errorf("type: must be one of %s (got %q)", strings.Join(inputTypes, ", "), c.Type))
 	}

@@ -125,7 +125,7 @@ func TestLoadFile(t *testing.T) {
 	want := Config{
 		Input: Input{Type: "file", File: FileInput{
 			Paths: []string{"testdata/sample/*.json", "-"}, Follow: true, PollInterval: 250 * time.Millisecond,
-		}, EventHubs: def.Input.EventHubs},
+		}, EventHubs: def.Input.EventHubs, Kafka: def.Input.Kafka},
 		Decode: Decode{MaxBodyBytes: 1 << 20, PreserveOriginal: true, DefaultTenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47"},
 		Classify: Classify{Activities: []Activity{
 			{Name: "Reset password (custom)", Action: "password-reset-custom", Type: []string{"user", "change"}},
