@@ -542,3 +542,36 @@ func TestStatsLagFollowsTheTopic(t *testing.T) {
 	ack(t, held, nil)
 	waitFor(t, 10*time.Second, "lag 30", func() bool { return s.Stats().Partitions[0].Lag == 30 })
 }
+
+func TestCheck(t *testing.T) {
+	b := broker(t)
+	topic := createTopic(t, b, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := testConfig(b, uniqueName(t, "group"), topic)
+	cfg.Brokers = []string{b.SASLAddr()}
+	cfg.SASL = kafkaconn.SASLConfig{Mechanism: "scram-sha-256", Username: b.User(), Password: secret.New(b.Password())}
+	cfg.TLS = kafkaconn.TLSConfig{Enabled: true, CAFile: b.CAFile()}
+	// A fresh broker may still be creating its offsets topic.
+	var err error
+	for {
+		if err = Check(ctx, cfg); err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	missing := cfg
+	missing.Topics = []string{topic, uniqueName(t, "missing")}
+	if err := Check(ctx, missing); !errors.Is(err, ErrTopicMissing) {
+		t.Fatalf("check with a missing topic: %v", err)
+	}
+	wrong := cfg
+	wrong.SASL.Password = secret.New("wrong-password-0815")
+	err = Check(ctx, wrong)
+	if err == nil || !strings.Contains(err.Error(), "check sasl.mechanism") || strings.Contains(err.Error(), "wrong-password-0815") {
+		t.Fatalf("check with a wrong password: %v", err)
+	}
+}
