@@ -311,3 +311,15 @@ func TestDecoderOversizeBody(t *testing.T) {
 		t.Errorf("oversize dead letter: truncated=%v size=%d sha=%q rawlen=%d", r.Truncated, r.Size, r.SHA256, len(*r.Raw))
 	}
 }
+
+func TestDecoderEscapedNamesAndKeys(t *testing.T) {
+	d := testDecoder(t)
+	esc := strings.Replace(record("e1"), `"activityDisplayName":"Reset password (self-service)"`, `"activity\u0044isplayName":"RESET password (self\u002dservice)"`, 1)
+	res := d.Decode([]stream.Body{{Data: []byte(esc), Pos: stream.Position{Kind: "stdin"}}})
+	if len(res.Docs) != 1 || res.Docs[0].Event.Action != "password-reset" {
+		t.Fatalf("escaped record not classified: %+v %+v", res.Docs, res.DeadLetters)
+	}
+	if res.Docs[0].Azure.AuditLogs.OperationName != "RESET password (self-service)" {
+		t.Errorf("operation name %q", res.Docs[0].Azure.AuditLogs.OperationName)
+	}
+}
