@@ -51,8 +51,14 @@ type Config struct {
 	// long a partition waits to fill a batch before handing out what it has.
 	ReceiveBatchSize int           `toml:"receive_batch_size"`
 	ReceiveWait      time.Duration `toml:"receive_wait"`
-	// Prefetch is the per-partition prefetch buffer; -1 disables it.
+	// Prefetch is the per-partition prefetch buffer; -1 disables it. Off
+	// by default: prefetched events sit in memory outside every limit, and
+	// diagnostic-settings bodies can be close to 1 MB each.
 	Prefetch int32 `toml:"prefetch"`
+	// MaxBatchesInMemory bounds the batches received but not yet
+	// acknowledged, over all partitions: with receive_batch_size it bounds
+	// the memory the source holds when a sink slows or stops.
+	MaxBatchesInMemory int `toml:"max_batches_in_memory"`
 
 	LoadBalancing string `toml:"load_balancing"`
 	// UpdateInterval is how often ownership is renewed and rebalanced.
@@ -87,9 +93,10 @@ func DefaultConfig() Config {
 		NamespaceSuffix:     "servicebus.windows.net",
 		ConsumerGroup:       azeventhubs.DefaultConsumerGroup,
 		StartPosition:       StartEarliest,
-		ReceiveBatchSize:    100,
+		ReceiveBatchSize:    32,
+		MaxBatchesInMemory:  4,
 		ReceiveWait:         time.Second,
-		Prefetch:            300,
+		Prefetch:            -1,
 		LoadBalancing:       StrategyBalanced,
 		UpdateInterval:      10 * time.Second,
 		PartitionExpiration: time.Minute,
@@ -154,6 +161,9 @@ func (c Config) Validate() []error {
 	}
 	if c.Prefetch < -1 || c.Prefetch > 5000 {
 		add("prefetch: must be -1 (off), 0 (SDK default) or up to 5000")
+	}
+	if c.MaxBatchesInMemory < 1 {
+		add("max_batches_in_memory: must be at least 1")
 	}
 	if c.LoadBalancing != StrategyBalanced && c.LoadBalancing != StrategyGreedy {
 		add("load_balancing: must be %s or %s", StrategyBalanced, StrategyGreedy)

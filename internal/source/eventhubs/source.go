@@ -49,6 +49,7 @@ type Source struct {
 	opts      azeventhubs.ProcessorOptions
 
 	batches  chan stream.Batch // partition workers hand batches to Read
+	memory   chan struct{}     // a token per batch in memory (received, not yet acked)
 	stopping chan struct{}     // closed when Close begins: no new batches
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // supervisor and stats loop
@@ -85,6 +86,7 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 		cfg:        cfg,
 		log:        logger,
 		batches:    make(chan stream.Batch),
+		memory:     make(chan struct{}, cfg.MaxBatchesInMemory),
 		stopping:   make(chan struct{}),
 		ready:      errStarting,
 		partitions: map[string]*partition{},
@@ -424,9 +426,10 @@ func (s *Source) runPartition(ctx context.Context, pc *azeventhubs.ProcessorPart
 		s.log.Info("event hubs partition released", "hub", s.hub, "partition", id, "reason", reason)
 	}()
 
-	held := false // whether this worker holds the partition's batch slot
+	held := false // whether this worker holds the partition's batch slot and a memory token
 	release := func() {
 		if held {
+			<-s.memory
 			<-p.slot
 			held = false
 		}
@@ -437,8 +440,15 @@ func (s *Source) runPartition(ctx context.Context, pc *azeventhubs.ProcessorPart
 			// session, must be acknowledged before the next one is read.
 			select {
 			case p.slot <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			// Then a token of the source-wide budget of batches in memory.
+			select {
+			case s.memory <- struct{}{}:
 				held = true
 			case <-ctx.Done():
+				<-p.slot
 				return
 			}
 		}
@@ -530,6 +540,7 @@ func (s *Source) newBatch(p *partition, sess *session, events []*azeventhubs.Rec
 	// release frees the partition for its next batch, only after this
 	// batch's checkpoint is written so that checkpoints never go back.
 	release := func() {
+		<-s.memory
 		<-p.slot
 		s.inflight.done()
 	}
