@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/entra"
@@ -38,7 +39,7 @@ type Options struct {
 // Source reads the files in order (or concurrently when following).
 type Source struct {
 	opts   Options
-	bodies chan stream.Body
+	bodies chan item
 	errs   chan error
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -118,7 +119,7 @@ func Open(opts Options) (*Source, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Source{opts: opts, bodies: make(chan stream.Body, 64), errs: make(chan error, 1), cancel: cancel, files: files}
+	s := &Source{opts: opts, bodies: make(chan item, 64), errs: make(chan error, 1), cancel: cancel, files: files}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -211,22 +212,25 @@ func (s *Source) readFile(ctx context.Context, name string) error {
 			}
 			return fmt.Errorf("input %s: %w", pos.String(), err)
 		}
+		vb := newValueBuf(v.Data)
 		if v.Err != nil {
-			b := stream.Body{Data: slices.Clone(v.Data), Pos: pos, Err: v.Err}
+			b := stream.Body{Data: vb.data, Pos: pos, Err: v.Err}
 			b.Pos.Line = v.Line
-			if !s.send(ctx, b) {
+			vb.refs.Store(1)
+			if !s.send(ctx, item{b, vb}) {
 				return nil
 			}
 			continue
 		}
 		// The scanner has split the value into records already; hand them
-		// on as such so they are not scanned twice. One copy per value.
-		data := slices.Clone(v.Data)
+		// on as such so they are not scanned twice. One copy per value,
+		// in a buffer recycled once every batch using it is acknowledged.
+		vb.refs.Store(int32(v.RecordCount()))
 		stop := v.Records(func(r entra.RawRecord) error {
 			end := r.Offset + len(r.Data)
-			b := stream.Body{Data: data[r.Offset:end:end], Pos: pos, Err: r.Err, Form: stream.FormRecord}
+			b := stream.Body{Data: vb.data[r.Offset:end:end], Pos: pos, Err: r.Err, Form: stream.FormRecord}
 			b.Pos.Line = r.Line
-			if !s.send(ctx, b) {
+			if !s.send(ctx, item{b, vb}) {
 				return context.Canceled
 			}
 			return nil
@@ -237,7 +241,39 @@ func (s *Source) readFile(ctx context.Context, name string) error {
 	}
 }
 
-func (s *Source) send(ctx context.Context, b stream.Body) bool {
+// item is a body with the buffer it lives in.
+type item struct {
+	body stream.Body
+	buf  *valueBuf
+}
+
+// valueBuf holds one top-level value's bytes for the bodies cut from it.
+// Recycling these buffers keeps a replay of hundreds of megabytes from
+// allocating (and collecting) its whole size.
+type valueBuf struct {
+	data []byte
+	refs atomic.Int32 // bodies not yet acknowledged
+}
+
+var valueBufs sync.Pool
+
+func newValueBuf(src []byte) *valueBuf {
+	vb, _ := valueBufs.Get().(*valueBuf)
+	if vb == nil || cap(vb.data) < len(src) {
+		vb = &valueBuf{data: make([]byte, len(src), max(len(src), 64<<10))}
+	}
+	vb.data = append(vb.data[:0], src...)
+	return vb
+}
+
+// release is called once per body acknowledged; the last one frees the buffer.
+func (vb *valueBuf) release() {
+	if vb.refs.Add(-1) == 0 {
+		valueBufs.Put(vb)
+	}
+}
+
+func (s *Source) send(ctx context.Context, b item) bool {
 	select {
 	case s.bodies <- b:
 		return true
@@ -248,33 +284,45 @@ func (s *Source) send(ctx context.Context, b stream.Body) bool {
 
 // Read returns the next batch: it waits for one body, then takes what else
 // is ready up to the batch limits, so a slow trickle is not held back.
+// Acknowledging the batch frees its buffers; its bodies must not be used
+// after that.
 func (s *Source) Read(ctx context.Context) (stream.Batch, error) {
 	var batch stream.Batch
+	var bufs []*valueBuf
 	size := 0
-	add := func(b stream.Body) {
-		batch.Bodies = append(batch.Bodies, b)
-		size += len(b.Data)
+	add := func(it item) {
+		batch.Bodies = append(batch.Bodies, it.body)
+		bufs = append(bufs, it.buf)
+		size += len(it.body.Data)
 	}
 	select {
-	case b, ok := <-s.bodies:
+	case it, ok := <-s.bodies:
 		if !ok {
 			return stream.Batch{}, s.endErr()
 		}
-		add(b)
+		add(it)
 	case <-ctx.Done():
 		return stream.Batch{}, ctx.Err()
 	}
 	for len(batch.Bodies) < s.opts.BatchBodies && size < s.opts.BatchBytes {
 		select {
-		case b, ok := <-s.bodies:
+		case it, ok := <-s.bodies:
 			if !ok {
-				return batch, nil
+				break
 			}
-			add(b)
+			add(it)
 			continue
 		default:
 		}
 		break
+	}
+	batch.Ack = func(context.Context, error) error {
+		// Files are read once: there is nothing to checkpoint, only
+		// memory to give back.
+		for _, vb := range bufs {
+			vb.release()
+		}
+		return nil
 	}
 	return batch, nil
 }
