@@ -157,8 +157,6 @@ func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
 
 	scratch := s.getBuf()
 	defer s.bufs.Put(scratch)
-	enc := json.NewEncoder(scratch)
-	enc.SetEscapeHTML(false)
 
 	cur := chunk{buf: s.getBuf()}
 	flush := func() bool {
@@ -213,10 +211,10 @@ func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
 
 		scratch.Reset()
 		writeAction(scratch, lastName, d.Event.ID)
-		if err := enc.Encode(d); err != nil {
-			pre = appendRejection(pre, i, fmt.Errorf("encode document: %w", err))
-			continue
-		}
+		// AppendJSON into the spare capacity makes the Write a copy onto
+		// itself; '<', '>' and '&' stay literal, as Elasticsearch stores them.
+		scratch.Write(d.AppendJSON(scratch.AvailableBuffer()))
+		scratch.WriteByte('\n')
 		if len(cur.items) > 0 && cur.buf.Len()+scratch.Len() > s.cfg.Bulk.MaxBytes {
 			if ok = flush(); !ok {
 				break

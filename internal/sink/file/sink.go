@@ -1,9 +1,7 @@
 package file
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -65,8 +63,7 @@ func New(cfg Config, logger *slog.Logger, opts ...Option) (*Sink, error) {
 }
 
 type encodeBuf struct {
-	buf   bytes.Buffer
-	enc   *json.Encoder
+	buf   []byte
 	lines [][]byte
 }
 
@@ -74,17 +71,14 @@ func (s *Sink) getBuf() *encodeBuf {
 	if b, ok := s.bufs.Get().(*encodeBuf); ok {
 		return b
 	}
-	b := &encodeBuf{}
-	b.enc = json.NewEncoder(&b.buf)
-	// Audit fields such as user agents and URLs carry '<', '>' and '&'; the
-	// HTML escapes would only make the lines harder to read and grep.
-	b.enc.SetEscapeHTML(false)
-	return b
+	// AppendJSON leaves '<', '>' and '&' (common in user agents and URLs)
+	// unescaped, which keeps the lines readable and greppable.
+	return &encodeBuf{}
 }
 
 // Write encodes docs, one line each, and returns once the lines are written,
-// flushed and (for regular files) fsynced. A document that cannot be encoded
-// is reported in a *stream.Rejected; the others are then durable.
+// flushed and (for regular files) fsynced. Every ecs.Event can be encoded,
+// so no document is ever rejected.
 func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
 	if len(docs) == 0 {
 		return nil
@@ -96,26 +90,20 @@ func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
 	defer func() {
 		// Keep very large buffers out of the pool so one huge batch does
 		// not pin its memory for the life of the process.
-		if b.buf.Cap() <= 16<<20 {
-			b.buf.Reset()
+		if cap(b.buf) <= 16<<20 {
+			b.buf = b.buf[:0]
 			clear(b.lines)
 			b.lines = b.lines[:0]
 			s.bufs.Put(b)
 		}
 	}()
-	b.buf.Reset()
+	b.buf = b.buf[:0]
 	ends := make([]int, 0, len(docs))
-	var rejected []stream.Rejection
 	for i := range docs {
-		// json.Encoder writes nothing when encoding fails, so the buffer
-		// only ever holds whole lines.
-		if err := b.enc.Encode(&docs[i]); err != nil {
-			rejected = append(rejected, stream.Rejection{Index: i, Err: fmt.Errorf("json encode: %w", err)})
-			continue
-		}
-		ends = append(ends, b.buf.Len())
+		b.buf = append(docs[i].AppendJSON(b.buf), '\n')
+		ends = append(ends, len(b.buf))
 	}
-	data := b.buf.Bytes()
+	data := b.buf
 	start := 0
 	for _, end := range ends {
 		b.lines = append(b.lines, data[start:end])
@@ -127,9 +115,6 @@ func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
 	s.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("file sink: %w", err)
-	}
-	if len(rejected) > 0 {
-		return &stream.Rejected{Sink: Name, Docs: rejected}
 	}
 	return nil
 }

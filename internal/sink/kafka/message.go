@@ -1,12 +1,9 @@
 package kafka
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"hash"
 	"runtime"
 	"slices"
@@ -51,8 +48,9 @@ var (
 // several cores; below it the goroutines cost more than they save.
 const parallelEncodeMin = 256
 
-// encodeAll builds one message per document; errs[i] is set for a document
-// that cannot be encoded. Documents are never modified.
+// encodeAll builds one message per document; errs[i] is for a document that
+// cannot be encoded, which AppendJSON never reports. Documents are never
+// modified.
 func (e *encoder) encodeAll(docs []ecs.Event) (msgs []kgo.Message, errs []error) {
 	msgs = make([]kgo.Message, len(docs))
 	errs = make([]error, len(docs))
@@ -73,11 +71,9 @@ func (e *encoder) encodeAll(docs []ecs.Event) (msgs []kgo.Message, errs []error)
 // encodeRange encodes into one shared buffer and slices the values out of
 // it at the end: one allocation per range instead of several per document.
 func (e *encoder) encodeRange(docs []ecs.Event, msgs []kgo.Message, errs []error) {
-	var buf bytes.Buffer
-	buf.Grow(len(docs) * 1600)
-	enc := json.NewEncoder(&buf)
-	// Consumers read the value as JSON, not HTML: keep <, > and & literal.
-	enc.SetEscapeHTML(false)
+	// AppendJSON keeps <, > and & literal: consumers read the value as
+	// JSON, not HTML.
+	buf := make([]byte, 0, len(docs)*1600)
 	ends := make([]int, len(docs))
 	for i := range docs {
 		ev := &docs[i]
@@ -85,15 +81,8 @@ func (e *encoder) encodeRange(docs []ecs.Event, msgs []kgo.Message, errs []error
 			c := e.pseudo.apply(ev)
 			ev = &c
 		}
-		start := buf.Len()
-		if err := enc.Encode(ev); err != nil {
-			buf.Truncate(start)
-			ends[i] = start
-			errs[i] = fmt.Errorf("encode event %s: %w", ev.Event.ID, err)
-			continue
-		}
-		buf.Truncate(buf.Len() - 1) // Encode's trailing newline
-		ends[i] = buf.Len()
+		buf = ev.AppendJSON(buf)
+		ends[i] = len(buf)
 
 		headers := make([]kgo.Header, 0, 5)
 		headers = appendHeader(headers, HeaderEventID, ev.Event.ID)
@@ -104,7 +93,7 @@ func (e *encoder) encodeRange(docs []ecs.Event, msgs []kgo.Message, errs []error
 			kgo.Header{Key: HeaderContentType, Value: contentTypeValue})
 		msgs[i] = kgo.Message{Key: messageKey(ev, e.keyMode), Headers: headers}
 	}
-	data := buf.Bytes()
+	data := buf
 	start := 0
 	for i := range docs {
 		if errs[i] == nil {

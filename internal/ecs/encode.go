@@ -1,0 +1,361 @@
+package ecs
+
+import (
+	"slices"
+	"unicode/utf8"
+)
+
+// AppendJSON appends the JSON encoding of e to dst and returns the extended
+// buffer. The bytes are exactly those of a json.Encoder with SetEscapeHTML(false)
+// without its trailing newline: same field order, same omitempty/omitzero
+// decisions, map keys sorted, and the same string escaping. It exists because
+// reflection-driven encoding dominated the cost of every sink; it allocates
+// only when dst must grow (or for a map with more than mapKeysOnStack keys).
+func (e *Event) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"@timestamp":`...)
+	dst = appendString(dst, e.Timestamp)
+	dst = append(dst, `,"ecs":{"version":`...)
+	dst = appendString(dst, e.ECS.Version)
+	dst = append(dst, `},"event":`...)
+	dst = e.Event.appendJSON(dst)
+	if !e.User.isZero() {
+		dst = append(dst, `,"user":`...)
+		dst = e.User.appendJSON(dst)
+	}
+	if !e.Related.isZero() {
+		dst = append(dst, `,"related":`...)
+		dst = e.Related.appendJSON(dst)
+	}
+	if e.Source != (Source{}) {
+		dst = append(dst, `,"source":{`...)
+		if e.Source.IP != "" {
+			dst = append(dst, `"ip":`...)
+			dst = appendString(dst, e.Source.IP)
+		}
+		dst = append(dst, '}')
+	}
+	if e.Cloud != (Cloud{}) {
+		dst = append(dst, `,"cloud":`...)
+		dst = e.Cloud.appendJSON(dst)
+	}
+	if e.UserAgent != (UserAgent{}) {
+		dst = append(dst, `,"user_agent":{`...)
+		if e.UserAgent.Original != "" {
+			dst = append(dst, `"original":`...)
+			dst = appendString(dst, e.UserAgent.Original)
+		}
+		dst = append(dst, '}')
+	}
+	if !e.Azure.isZero() {
+		dst = append(dst, `,"azure":`...)
+		dst = e.Azure.appendJSON(dst)
+	}
+	return append(dst, '}')
+}
+
+// object tracks whether a JSON object already has a member, so that optional
+// members get their separating comma right.
+type object struct{ n int }
+
+// key appends the separator (when needed) and k, which must be a quoted key
+// followed by a colon, e.g. `"id":`.
+func (o *object) key(dst []byte, k string) []byte {
+	if o.n > 0 {
+		dst = append(dst, ',')
+	}
+	o.n++
+	return append(dst, k...)
+}
+
+// str appends an omitempty string member.
+func (o *object) str(dst []byte, k, v string) []byte {
+	if v == "" {
+		return dst
+	}
+	return appendString(o.key(dst, k), v)
+}
+
+func (m *EventMeta) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"kind":`...)
+	dst = appendString(dst, m.Kind)
+	dst = append(dst, `,"category":`...)
+	dst = appendStrings(dst, m.Category)
+	dst = append(dst, `,"type":`...)
+	dst = appendStrings(dst, m.Type)
+	dst = append(dst, `,"action":`...)
+	dst = appendString(dst, m.Action)
+	dst = append(dst, `,"outcome":`...)
+	dst = appendString(dst, m.Outcome)
+	dst = append(dst, `,"id":`...)
+	dst = appendString(dst, m.ID)
+	if m.Reason != "" {
+		dst = append(dst, `,"reason":`...)
+		dst = appendString(dst, m.Reason)
+	}
+	if m.Provider != "" {
+		dst = append(dst, `,"provider":`...)
+		dst = appendString(dst, m.Provider)
+	}
+	dst = append(dst, `,"dataset":`...)
+	dst = appendString(dst, m.Dataset)
+	if m.Original != "" {
+		dst = append(dst, `,"original":`...)
+		dst = appendString(dst, m.Original)
+	}
+	return append(dst, '}')
+}
+
+func (u *User) isZero() bool {
+	return u.ID == "" && u.Name == "" && u.FullName == "" && u.Domain == "" && u.Target == (TargetUser{})
+}
+
+func (u *User) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	var o object
+	dst = o.str(dst, `"id":`, u.ID)
+	dst = o.str(dst, `"name":`, u.Name)
+	dst = o.str(dst, `"full_name":`, u.FullName)
+	dst = o.str(dst, `"domain":`, u.Domain)
+	if t := &u.Target; *t != (TargetUser{}) {
+		dst = o.key(dst, `"target":{`)
+		var ot object
+		dst = ot.str(dst, `"id":`, t.ID)
+		dst = ot.str(dst, `"name":`, t.Name)
+		dst = ot.str(dst, `"full_name":`, t.FullName)
+		dst = ot.str(dst, `"domain":`, t.Domain)
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+// isZero follows reflect.Value.IsZero, which omitzero uses: a slice is zero
+// only when nil, so an empty non-nil slice keeps the object (as "{}").
+func (r *Related) isZero() bool { return r.User == nil && r.IP == nil }
+
+func (r *Related) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	var o object
+	if len(r.User) > 0 {
+		dst = appendStrings(o.key(dst, `"user":`), r.User)
+	}
+	if len(r.IP) > 0 {
+		dst = appendStrings(o.key(dst, `"ip":`), r.IP)
+	}
+	return append(dst, '}')
+}
+
+func (c *Cloud) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	var o object
+	dst = o.str(dst, `"provider":`, c.Provider)
+	if c.Account != (CloudAccount{}) {
+		dst = o.key(dst, `"account":{`)
+		if c.Account.ID != "" {
+			dst = append(dst, `"id":`...)
+			dst = appendString(dst, c.Account.ID)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+func (a *Azure) isZero() bool {
+	return a.CorrelationID == "" && a.TenantID == "" && a.ResourceID == "" && a.AuditLogs.isZero()
+}
+
+func (a *Azure) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	var o object
+	dst = o.str(dst, `"correlation_id":`, a.CorrelationID)
+	dst = o.str(dst, `"tenant_id":`, a.TenantID)
+	dst = o.str(dst, `"resource_id":`, a.ResourceID)
+	if !a.AuditLogs.isZero() {
+		dst = a.AuditLogs.appendJSON(o.key(dst, `"auditlogs":`))
+	}
+	return append(dst, '}')
+}
+
+func (l *AuditLogs) isZero() bool {
+	return l.Category == "" && l.OperationName == "" && l.OperationType == "" &&
+		l.OperationVersion == "" && l.Result == "" && l.ResultReason == "" &&
+		l.LoggedByService == "" && l.AdditionalDetails == nil &&
+		l.InitiatedBy == (InitiatedBy{}) && l.TargetResources == nil
+}
+
+func (l *AuditLogs) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	var o object
+	dst = o.str(dst, `"category":`, l.Category)
+	dst = o.str(dst, `"operation_name":`, l.OperationName)
+	dst = o.str(dst, `"operation_type":`, l.OperationType)
+	dst = o.str(dst, `"operation_version":`, l.OperationVersion)
+	dst = o.str(dst, `"result":`, l.Result)
+	dst = o.str(dst, `"result_reason":`, l.ResultReason)
+	dst = o.str(dst, `"logged_by_service":`, l.LoggedByService)
+	if len(l.AdditionalDetails) > 0 {
+		dst = appendStringMap(o.key(dst, `"additional_details":`), l.AdditionalDetails)
+	}
+	if l.InitiatedBy != (InitiatedBy{}) {
+		dst = o.key(dst, `"initiated_by":{`)
+		if app := &l.InitiatedBy.App; *app != (App{}) {
+			dst = append(dst, `"app":{`...)
+			var oa object
+			dst = oa.str(dst, `"app_id":`, app.AppID)
+			dst = oa.str(dst, `"display_name":`, app.DisplayName)
+			dst = oa.str(dst, `"service_principal_id":`, app.ServicePrincipalID)
+			dst = oa.str(dst, `"service_principal_name":`, app.ServicePrincipalName)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, '}')
+	}
+	if len(l.TargetResources) > 0 {
+		dst = o.key(dst, `"target_resources":[`)
+		for i := range l.TargetResources {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = l.TargetResources[i].appendJSON(dst)
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}')
+}
+
+func (r *TargetResource) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	var o object
+	dst = o.str(dst, `"id":`, r.ID)
+	dst = o.str(dst, `"display_name":`, r.DisplayName)
+	dst = o.str(dst, `"type":`, r.Type)
+	dst = o.str(dst, `"user_principal_name":`, r.UserPrincipalName)
+	dst = o.str(dst, `"group_type":`, r.GroupType)
+	if len(r.ModifiedProperties) > 0 {
+		dst = o.key(dst, `"modified_properties":[`)
+		for i := range r.ModifiedProperties {
+			p := &r.ModifiedProperties[i]
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '{')
+			var op object
+			dst = op.str(dst, `"display_name":`, p.DisplayName)
+			dst = op.str(dst, `"old_value":`, p.OldValue)
+			dst = op.str(dst, `"new_value":`, p.NewValue)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
+	return append(dst, '}')
+}
+
+// appendStrings encodes a slice as encoding/json does: null when nil, [] when
+// empty.
+func appendStrings(dst []byte, s []string) []byte {
+	if s == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '[')
+	for i, v := range s {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, v)
+	}
+	return append(dst, ']')
+}
+
+// mapKeysOnStack bounds the maps whose keys are sorted in a stack array;
+// larger ones (not seen in Entra records) pay for a heap slice.
+const mapKeysOnStack = 32
+
+// appendStringMap encodes a non-nil map with its keys in byte order, as
+// encoding/json sorts them.
+func appendStringMap(dst []byte, m map[string]string) []byte {
+	var stack [mapKeysOnStack]string
+	var keys []string
+	if len(m) <= len(stack) {
+		keys = stack[:0]
+	} else {
+		keys = make([]string, 0, len(m))
+	}
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		dst = appendString(dst, m[k])
+	}
+	return append(dst, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// safeASCII marks the ASCII bytes copied verbatim into a JSON string with
+// HTML escaping off: everything printable except '"' and '\\'.
+var safeASCII = func() (t [utf8.RuneSelf]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
+// appendString appends s as a quoted JSON string, escaped byte for byte as
+// encoding/json does with HTML escaping off: short escapes for '"', '\\',
+// \b, \f, \n, \r and \t, \u00XX for other control characters, \u2028 and
+// \u2029 (which break JavaScript), and \ufffd for each invalid UTF-8 byte.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if safeASCII[b] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
