@@ -64,6 +64,7 @@ type body struct {
 	data   []byte
 	ids    []string
 	poison bool
+	marker string // poison bodies: a unique string in the body
 }
 
 var ssprIDRe = regexp.MustCompile(`"id":"(SSPR_[0-9a-f-]+_[0-9]+)"`)
@@ -242,6 +243,7 @@ type proc struct {
 	cmd      *exec.Cmd
 	done     chan struct{}
 	maxRSSKB int64 // largest ru_maxrss of any run
+	runFrom  int64 // log size when the current run started
 	starts   int
 	exits    []string
 }
@@ -280,6 +282,9 @@ func (p *proc) Start(t testing.TB) {
 	logf, err := os.OpenFile(p.logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if st, err := logf.Stat(); err == nil {
+		p.runFrom = st.Size()
 	}
 	cmd := exec.Command(exporterBin, "run", "--config", p.cfgPath)
 	cmd.Env = childEnv()
@@ -367,6 +372,18 @@ func (p *proc) MaxRSSKB() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.maxRSSKB
+}
+
+// RunLog returns what the current (or last) run logged.
+func (p *proc) RunLog() string {
+	p.mu.Lock()
+	from := p.runFrom
+	p.mu.Unlock()
+	b, _ := os.ReadFile(p.logPath)
+	if int64(len(b)) < from {
+		return ""
+	}
+	return string(b[from:])
 }
 
 // LogTail returns the end of the instance's log.
