@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
@@ -65,12 +66,16 @@ type decodeState struct {
 	fold []byte
 }
 
+// scratch is reused between batches: the prefilter folds every record.
+var scratch = sync.Pool{New: func() any { return new(decodeState) }}
+
 // Decode processes bodies in order.
 func (d *Decoder) Decode(bodies []stream.Body) Result {
 	var res Result
-	var st decodeState
+	st := scratch.Get().(*decodeState)
+	defer scratch.Put(st)
 	for i := range bodies {
-		d.body(&bodies[i], &res, &st)
+		d.body(&bodies[i], &res, st)
 	}
 	return res
 }

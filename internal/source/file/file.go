@@ -257,6 +257,14 @@ type valueBuf struct {
 
 var valueBufs sync.Pool
 
+// batchBufs are the slices of one batch, recycled with it.
+type batchBufs struct {
+	bodies []stream.Body
+	bufs   []*valueBuf
+}
+
+var batchSlices = sync.Pool{New: func() any { return new(batchBufs) }}
+
 func newValueBuf(src []byte) *valueBuf {
 	vb, _ := valueBufs.Get().(*valueBuf)
 	if vb == nil || cap(vb.data) < len(src) {
@@ -288,7 +296,9 @@ func (s *Source) send(ctx context.Context, b item) bool {
 // after that.
 func (s *Source) Read(ctx context.Context) (stream.Batch, error) {
 	var batch stream.Batch
-	var bufs []*valueBuf
+	sl := batchSlices.Get().(*batchBufs)
+	batch.Bodies, sl.bufs = sl.bodies[:0], sl.bufs[:0]
+	bufs := sl.bufs
 	size := 0
 	add := func(it item) {
 		batch.Bodies = append(batch.Bodies, it.body)
@@ -322,6 +332,9 @@ func (s *Source) Read(ctx context.Context) (stream.Batch, error) {
 		for _, vb := range bufs {
 			vb.release()
 		}
+		clear(batch.Bodies)
+		sl.bodies, sl.bufs = batch.Bodies[:0], bufs[:0]
+		batchSlices.Put(sl)
 		return nil
 	}
 	return batch, nil
