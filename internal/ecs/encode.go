@@ -1,6 +1,7 @@
 package ecs
 
 import (
+	"math/bits"
 	"slices"
 	"unicode/utf8"
 )
@@ -313,6 +314,18 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip eight plain ASCII bytes at a time: most of a document is
+		// identifiers and names with nothing to escape.
+		for i+8 <= len(s) {
+			n := plainPrefix8(s[i : i+8])
+			i += n
+			if n < 8 {
+				break
+			}
+		}
+		if i >= len(s) {
+			break
+		}
 		if b := s[i]; b < utf8.RuneSelf {
 			if safeASCII[b] {
 				i++
@@ -358,4 +371,25 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+const (
+	ones   = 0x0101010101010101
+	highs  = 0x8080808080808080
+	quotes = '"' * ones
+	slashs = '\\' * ones
+)
+
+// plainPrefix8 returns how many of the eight bytes of s (len(s) == 8) are,
+// from the start, ASCII needing no escape: not below 0x20, not '"' or '\\',
+// high bit clear. Each test sets the high bit of a byte that fails it; a
+// borrow can also set it in a byte after a failing one, never before, so
+// the lowest set bit marks the first byte to escape.
+func plainPrefix8(s string) int {
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	q := x ^ quotes
+	b := x ^ slashs
+	m := ((x-0x20*ones)&^x | (q-ones)&^q | (b-ones)&^b | x) & highs
+	return bits.TrailingZeros64(m) >> 3
 }

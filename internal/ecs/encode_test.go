@@ -195,6 +195,25 @@ func TestAppendJSONTrickyStrings(t *testing.T) {
 	}
 }
 
+// TestAppendJSONEveryByte puts every byte value, and runes that need care,
+// at every offset of a string spanning several eight-byte chunks, so that
+// the chunked scan is checked at each position.
+func TestAppendJSONEveryByte(t *testing.T) {
+	const base = "abcdefghijklmnopqrstuvwx"
+	var specials []string
+	for b := range 256 {
+		specials = append(specials, string([]byte{byte(b)}))
+	}
+	specials = append(specials, "é", "\u2028", "\u2029", "🔑", "\ufffd", "\xe2\x80", "\xf0\x9f")
+	for _, sp := range specials {
+		for pos := range len(base) {
+			s := base[:pos] + sp + base[pos:]
+			ev := ecs.Event{Timestamp: s, Event: ecs.EventMeta{Original: s[:pos+len(sp)]}}
+			checkSame(t, fmt.Sprintf("%q at %d", sp, pos), &ev)
+		}
+	}
+}
+
 // TestAppendJSONEscapes pins a few encodings literally, so that both
 // encoders agreeing on something wrong would still be noticed.
 func TestAppendJSONEscapes(t *testing.T) {
