@@ -252,7 +252,55 @@ type roundRow struct {
 	kafkaDups   int
 	deadLetters int
 	selfExits   int
+	ckptChecked string // bodies at or before the checkpoints checked after the kill
 	converged   time.Duration
+}
+
+// checkAfterKill checks, while the exporter is dead, that every SSPR event
+// of every body at or before its partition's checkpoint is in
+// Elasticsearch and in Kafka. A fault in progress may make the checkpoints
+// or Kafka unreadable; that part of the check is then skipped and said so.
+func (env *chaosEnv) checkAfterKill(t *testing.T, round int) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	cps, err := loadCheckpoints(ctx, env.az.ConnectionString(), "checkpoints")
+	cancel()
+	if errors.Is(err, errCorruptCheckpoint) {
+		t.Errorf("round %d: %v", round, err)
+		return "corrupt"
+	}
+	if err != nil {
+		t.Logf("round %d: checkpoints unreadable after the kill (storage outage?): %v", round, err)
+		return "skipped"
+	}
+	es := env.esCounts()
+	kctx, kcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	kerr := env.kr.poll(kctx)
+	kcancel()
+	checked := 0
+	for _, b := range env.led.snapshot() {
+		cp, ok := cps[b.partition]
+		if !ok || b.seq > cp.seq {
+			continue
+		}
+		checked++
+		if b.seq == cp.seq && b.offset != cp.offset {
+			t.Errorf("round %d: partition %s checkpoint at sequence %d has offset %s, the event has %s", round, b.partition, cp.seq, cp.offset, b.offset)
+		}
+		for _, id := range b.ids {
+			if es[id] == 0 {
+				t.Errorf("round %d: partition %s checkpointed at %d, but %s (sequence %d) is not in Elasticsearch", round, b.partition, cp.seq, id, b.seq)
+			}
+			if kerr == nil && env.kr.count[id] == 0 {
+				t.Errorf("round %d: partition %s checkpointed at %d, but %s (sequence %d) is not in Kafka", round, b.partition, cp.seq, id, b.seq)
+			}
+		}
+	}
+	if kerr != nil {
+		t.Logf("round %d: Kafka unreadable after the kill (broker restart?), checked Elasticsearch only: %v", round, kerr)
+		return strconv.Itoa(checked) + " (ES only)"
+	}
+	return strconv.Itoa(checked)
 }
 
 // TestChaos runs rounds of traffic with poison bodies through the whole
@@ -269,12 +317,12 @@ func TestChaos(t *testing.T) {
 	t.Logf("%d rounds, %d records, %d poison bodies", rounds, records, poisonTotal)
 
 	env := &chaosEnv{
-		emu:     eventhubsemu.Start(t, eventhubsemu.Options{Hub: "audit", Partitions: 4}),
-		az:      azurite.Start(t),
-		es:      esdouble.New(),
-		kb:      kafkabroker.Start(t, kafkabroker.Options{Password: chaosKafkaPass}),
-		dir:     t.TempDir(),
-		led:     &ledger{},
+		emu: eventhubsemu.Start(t, eventhubsemu.Options{Hub: "audit", Partitions: 4}),
+		az:  azurite.Start(t),
+		es:  esdouble.New(),
+		kb:  kafkabroker.Start(t, kafkabroker.Options{Password: chaosKafkaPass}),
+		dir: t.TempDir(),
+		led: &ledger{},
 	}
 	t.Cleanup(env.es.Close)
 	env.es.RequireAuthorization("APIKey " + chaosESKey)
@@ -351,6 +399,7 @@ func TestChaos(t *testing.T) {
 		// kill -9 at a random moment of the round, and restart at once.
 		selfExits += superviseFor(t, p, row.killAfter)
 		p.Kill()
+		row.ckptChecked = env.checkAfterKill(t, r)
 		p.Start(t)
 		wg.Wait()
 		close(errs)
@@ -539,16 +588,17 @@ func report(t *testing.T, seed uint64, rows []roundRow, p *proc, selfExits int) 
 	var b strings.Builder
 	fmt.Fprintf(&b, "chaos suite, seed %d (replay with SSPR_CHAOS_SEED=%d)\n", seed, seed)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "round\tfaults\tkill after\tbodies\tpoison\tSSPR sent\tES docs\tES dups\tKafka msgs\tKafka dups\tdead letters\tself exits\tconverged\t")
+	fmt.Fprintln(tw, "round\tfaults\tkill after\tcheckpointed bodies checked\tbodies\tpoison\tSSPR sent\tES docs\tES dups\tKafka msgs\tKafka dups\tdead letters\tself exits (total)\tconverged\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", r.round, r.faults, r.killAfter.Round(time.Millisecond),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t\n", r.round, r.faults, r.killAfter.Round(time.Millisecond), r.ckptChecked,
 			r.bodies, r.poison, r.ssprSent, r.esDocs, r.esDups, r.kafkaMsgs, r.kafkaDups, r.deadLetters, r.selfExits, r.converged)
 	}
 	_ = tw.Flush()
 	p.mu.Lock()
-	starts := p.starts
+	starts, runs := p.starts, append([]int64(nil), p.rssKB...)
 	p.mu.Unlock()
 	fmt.Fprintf(&b, "rounds %d, exporter starts %d (self exits %d), max RSS of the exporter %d KiB\n", len(rows), starts, selfExits, p.MaxRSSKB())
+	fmt.Fprintf(&b, "max RSS of each run in order, KiB: %v\n", runs)
 	problems := p.logProblems()
 	keys := make([]string, 0, len(problems))
 	for k := range problems {

@@ -242,10 +242,38 @@ type proc struct {
 	mu       sync.Mutex
 	cmd      *exec.Cmd
 	done     chan struct{}
-	maxRSSKB int64 // largest ru_maxrss of any run
+	maxRSSKB int64 // largest VmHWM of any run
+	hwmKB    int64 // VmHWM of the current run, sampled
 	runFrom  int64 // log size when the current run started
 	starts   int
 	exits    []string
+	rssKB    []int64 // VmHWM of each finished run
+}
+
+// vmHWM reads the peak resident set of a process from /proc, in KiB.
+// ru_maxrss is no use here: Linux carries the parent's peak over into a
+// child across fork and exec, so it reports the test process's size.
+func vmHWM(pid int) int64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// sampleHWM records the current run's peak resident set.
+func (p *proc) sampleHWM(pid int) {
+	if v := vmHWM(pid); v > 0 {
+		p.mu.Lock()
+		p.hwmKB = max(p.hwmKB, v)
+		p.mu.Unlock()
+	}
 }
 
 // newProc writes the instance's config file; Start runs it.
@@ -294,15 +322,35 @@ func (p *proc) Start(t testing.TB) {
 		t.Fatalf("%s: start: %v", p.name, err)
 	}
 	p.starts++
+	p.hwmKB = 0
 	done := make(chan struct{})
 	p.cmd, p.done = cmd, done
+	pid := cmd.Process.Pid
+	exited, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		// /proc/PID/status is gone once the process is reaped, so the
+		// peak is sampled while it runs (and by Stop and Kill just
+		// before they signal it).
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-exited:
+				return
+			case <-tick.C:
+				p.sampleHWM(pid)
+			}
+		}
+	}()
 	go func() {
 		err := cmd.Wait()
+		close(exited)
+		<-sampled
 		_ = logf.Close()
 		p.mu.Lock()
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > p.maxRSSKB {
-			p.maxRSSKB = ru.Maxrss
-		}
+		p.maxRSSKB = max(p.maxRSSKB, p.hwmKB)
+		p.rssKB = append(p.rssKB, p.hwmKB)
 		p.exits = append(p.exits, fmt.Sprint(err))
 		p.mu.Unlock()
 		close(done)
@@ -328,6 +376,7 @@ func (p *proc) Stop(t testing.TB) {
 	if cmd == nil {
 		return
 	}
+	p.sampleHWM(cmd.Process.Pid)
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:
@@ -348,6 +397,7 @@ func (p *proc) Kill() {
 	if cmd == nil {
 		return
 	}
+	p.sampleHWM(cmd.Process.Pid)
 	_ = cmd.Process.Kill()
 	<-done
 	p.forget()
@@ -367,7 +417,8 @@ func (p *proc) Exited() bool {
 	}
 }
 
-// MaxRSSKB is the largest resident set of any finished run, in KiB.
+// MaxRSSKB is the largest peak resident set (VmHWM) of any finished run,
+// in KiB.
 func (p *proc) MaxRSSKB() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -521,15 +572,15 @@ func readBlobs(ctx context.Context, storageConn, containerName string) (map[stri
 	return out, nil
 }
 
-// readCheckpoints reads the checkpoint blobs (…/checkpoint/<partition>) and
-// fails the test on a blob whose metadata is not a valid checkpoint.
-func readCheckpoints(t testing.TB, storageConn, containerName string) map[string]checkpoint {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+// errCorruptCheckpoint marks a checkpoint blob whose metadata is not a
+// valid checkpoint.
+var errCorruptCheckpoint = errors.New("corrupt checkpoint")
+
+// loadCheckpoints reads the checkpoint blobs (…/checkpoint/<partition>).
+func loadCheckpoints(ctx context.Context, storageConn, containerName string) (map[string]checkpoint, error) {
 	blobs, err := readBlobs(ctx, storageConn, containerName)
 	if err != nil {
-		t.Fatalf("list checkpoint blobs: %v", err)
+		return nil, fmt.Errorf("list checkpoint blobs: %w", err)
 	}
 	out := map[string]checkpoint{}
 	for name, md := range blobs {
@@ -540,11 +591,24 @@ func readCheckpoints(t testing.TB, storageConn, containerName string) map[string
 		part := name[i+len("/checkpoint/"):]
 		seq, err := strconv.ParseInt(md["sequencenumber"], 10, 64)
 		if err != nil || md["offset"] == "" {
-			t.Fatalf("checkpoint blob %s has corrupt metadata %v", name, md)
+			return nil, fmt.Errorf("%w: blob %s has metadata %v", errCorruptCheckpoint, name, md)
 		}
 		out[part] = checkpoint{seq: seq, offset: md["offset"]}
 	}
-	return out
+	return out, nil
+}
+
+// readCheckpoints reads the checkpoint blobs and fails the test when they
+// cannot be read or one is corrupt.
+func readCheckpoints(t testing.TB, storageConn, containerName string) map[string]checkpoint {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cps, err := loadCheckpoints(ctx, storageConn, containerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cps
 }
 
 // owners returns the owner id of each partition's ownership blob.
