@@ -316,8 +316,14 @@ func appendString(dst []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		// Skip eight plain ASCII bytes at a time: most of a document is
 		// identifiers and names with nothing to escape.
+		// Written out here rather than called: the inliner refuses it,
+		// and the call would cost as much as the scan.
 		for i+8 <= len(s) {
-			n := plainPrefix8(s[i : i+8])
+			c := s[i : i+8]
+			x := uint64(c[0]) | uint64(c[1])<<8 | uint64(c[2])<<16 | uint64(c[3])<<24 |
+				uint64(c[4])<<32 | uint64(c[5])<<40 | uint64(c[6])<<48 | uint64(c[7])<<56
+			q, b := x^quotes, x^slashs
+			n := bits.TrailingZeros64(((x-0x20*ones)&^x|(q-ones)&^q|(b-ones)&^b|x)&highs) >> 3
 			i += n
 			if n < 8 {
 				break
@@ -373,23 +379,15 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+// The chunked scan in appendString loads eight bytes as x and sets, per
+// byte, the high bit when the byte is below 0x20 ((x-0x20*ones)&^x), is '"'
+// or '\\' (the same test against one, finding zero bytes of x^quotes and
+// x^slashs), or has its own high bit set (x). A borrow can also set the bit
+// in a byte after a failing one, never before, so the lowest set bit marks
+// the first byte that needs the slow path.
 const (
 	ones   = 0x0101010101010101
 	highs  = 0x8080808080808080
 	quotes = '"' * ones
 	slashs = '\\' * ones
 )
-
-// plainPrefix8 returns how many of the eight bytes of s (len(s) == 8) are,
-// from the start, ASCII needing no escape: not below 0x20, not '"' or '\\',
-// high bit clear. Each test sets the high bit of a byte that fails it; a
-// borrow can also set it in a byte after a failing one, never before, so
-// the lowest set bit marks the first byte to escape.
-func plainPrefix8(s string) int {
-	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-	q := x ^ quotes
-	b := x ^ slashs
-	m := ((x-0x20*ones)&^x | (q-ones)&^q | (b-ones)&^b | x) & highs
-	return bits.TrailingZeros64(m) >> 3
-}
