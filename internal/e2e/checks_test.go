@@ -3,6 +3,9 @@ package e2e
 import (
 	"fmt"
 	"testing"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
+	"github.com/sspr-exporter/sspr-exporter/internal/stream"
 )
 
 // recorder is a testing.TB that keeps errors instead of failing, to show
@@ -40,5 +43,38 @@ func TestCheckpointCheckCatchesEarlyCheckpoint(t *testing.T) {
 	checkCheckpointed(wrongOffset, map[string]checkpoint{"1": {seq: 0, offset: "5"}}, bodies, docs)
 	if len(wrongOffset.errs) != 1 {
 		t.Errorf("a checkpoint with the wrong offset: errors %v, want one", wrongOffset.errs)
+	}
+}
+
+func TestPoisonCheckNeedsPosition(t *testing.T) {
+	seq := int64(7)
+	b := published{body: body{poison: true, marker: "POISON-X"}, partition: "2", seq: 7, offset: "7000"}
+	raw := "garbage POISON-X"
+	good := deadletter.Record{Stage: deadletter.StageDecode, Raw: &raw,
+		Source: stream.Position{Kind: "eventhubs", Topic: "audit", Partition: "2", Offset: "7000", Sequence: &seq}}
+
+	ok := &recorder{TB: t}
+	if !checkPoisonDeadLettered(ok, []deadletter.Record{good}, "audit", b, b.marker) || len(ok.errs) != 0 {
+		t.Errorf("a correct dead letter: errors %v", ok.errs)
+	}
+	otherPartition := good
+	otherPartition.Source.Partition = "3"
+	if checkPoisonDeadLettered(&recorder{TB: t}, []deadletter.Record{otherPartition}, "audit", b, b.marker) {
+		t.Error("a dead letter of another partition counted as the body's")
+	}
+	wrongOffset := good
+	wrongOffset.Source.Offset = "6000"
+	rec := &recorder{TB: t}
+	checkPoisonDeadLettered(rec, []deadletter.Record{wrongOffset}, "audit", b, b.marker)
+	if len(rec.errs) != 1 {
+		t.Errorf("a dead letter with the wrong offset: errors %v, want one", rec.errs)
+	}
+	other := "another body"
+	wrongPayload := good
+	wrongPayload.Raw = &other
+	rec = &recorder{TB: t}
+	checkPoisonDeadLettered(rec, []deadletter.Record{wrongPayload}, "audit", b, b.marker)
+	if len(rec.errs) != 1 {
+		t.Errorf("a dead letter without the body: errors %v, want one", rec.errs)
 	}
 }
