@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -447,4 +449,41 @@ func TestStorageOutageRecovers(t *testing.T) {
 	checkCheckpointed(t, after, env.led.snapshot(), readDocs(t, cfg.FilePath))
 	p.Stop(t)
 	t.Logf("checkpoints before the outage %v, after %v; warnings and errors logged: %v", before, after, p.logProblems())
+}
+
+// TestFileSinkAfterTornLine: kill -9 in the middle of a file sink write
+// (a batch larger than the writer's buffer takes several write calls)
+// leaves a line cut short at the end of the file. The restarted exporter
+// appends to the file; its first document must still be a line of its own,
+// or NDJSON readers drop it with the torn line although its batch was
+// acknowledged. The torn line is made by hand so that the test does not
+// depend on where a kill happens to land.
+func TestFileSinkAfterTornLine(t *testing.T) {
+	seed := testSeed(t)
+	env := newEHEnv(t)
+	cfg := env.config("a")
+	torn := `{"@timestamp":"2026-11-07T00:00:00Z","ecs":{"version":"8.17.0"},"event":{"id":"TORN`
+	if err := os.WriteFile(cfg.FilePath, []byte(torn), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env.led.publishSpread(t, env.emu, genBodies(t, seed, 1000, time.Date(2026, 11, 7, 0, 0, 0, 0, time.UTC)))
+	p := newProc(t, env.dir, "a", cfg.toml())
+	p.Start(t)
+	waitFor(t, 2*time.Minute, "every SSPR event in the file sink", allDelivered(t, env.led, p, cfg.FilePath), p)
+	p.Stop(t)
+
+	data, err := os.ReadFile(cfg.FilePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	for i, line := range lines {
+		if i == 0 && line == torn {
+			continue // the torn line itself, ended by the restarted writer
+		}
+		var d ecsDoc
+		if err := json.Unmarshal([]byte(line), &d); err != nil {
+			t.Errorf("line %d is not one JSON document after a restart on a torn line (%v): %.200s", i+1, err, line)
+		}
+	}
 }
