@@ -2,6 +2,7 @@ package file
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -109,10 +110,18 @@ func (w *Writer) open() error {
 		w.bw.Reset(f)
 	}
 	w.fsync = nil
+	size := st.Size()
 	if st.Mode().IsRegular() {
 		w.fsync = f.Sync
+		// A crash can leave half a line at the end: it was never
+		// acknowledged, so it will be written again; cut it off so the
+		// next line starts on a line of its own.
+		if size, err = cutTornLine(w.opt.Path, size); err != nil {
+			_ = f.Close()
+			return fmt.Errorf("file writer: %w", err)
+		}
 	}
-	w.size, w.durable = st.Size(), st.Size()
+	w.size, w.durable = size, size
 	w.started = w.now()
 	if st.Size() > 0 {
 		w.started = w.existingStart(st.ModTime())
@@ -392,4 +401,40 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// cutTornLine truncates the file at path after its last newline when it
+// does not end with one, and returns the new size.
+func cutTornLine(path string, size int64) (int64, error) {
+	if size == 0 {
+		return 0, nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return size, err
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	end := size
+	for end > 0 {
+		n := int64(len(buf))
+		if n > end {
+			n = end
+		}
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil {
+			return size, err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			end = end - n + int64(i) + 1
+			break
+		}
+		end -= n
+	}
+	if end == size {
+		return size, nil
+	}
+	if err := f.Truncate(end); err != nil {
+		return size, err
+	}
+	return end, f.Sync()
 }
