@@ -500,3 +500,41 @@ func TestFileSinkAfterTornLine(t *testing.T) {
 		}
 	}
 }
+
+// TestHubOutageRecovers: the hub refuses AMQP connections for 15 seconds
+// (longer than a reconnect attempt); the exporter reconnects by itself and
+// delivers what arrived meanwhile, and its checkpoints never go back.
+func TestHubOutageRecovers(t *testing.T) {
+	seed := testSeed(t)
+	records := envInt(t, "SSPR_E2E_RECORDS", 5000)
+	env := newEHEnv(t)
+	bodies := genBodies(t, seed, records, time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC))
+	third := len(bodies) / 3
+	cfg := env.config("a")
+	p := newProc(t, env.dir, "a", cfg.toml())
+	p.Start(t)
+
+	env.led.publishSpread(t, env.emu, bodies[:third])
+	waitFor(t, 2*time.Minute, "first third delivered", allDelivered(t, env.led, p, cfg.FilePath), p)
+	waitFor(t, time.Minute, "first third checkpointed", checkpointsAt(t, env), p)
+	before := env.checkpoints(t)
+
+	const outage = 15 * time.Second
+	if err := env.emu.RefuseConnections(outage); err != nil {
+		t.Fatal(err)
+	}
+	env.led.publishSpread(t, env.emu, bodies[third:2*third])
+	time.Sleep(outage)
+	env.led.publishSpread(t, env.emu, bodies[2*third:])
+
+	waitFor(t, 3*time.Minute, "every body after the outage delivered", allDelivered(t, env.led, p, cfg.FilePath), p)
+	waitFor(t, 2*time.Minute, "checkpoints at the last events", checkpointsAt(t, env), p)
+	after := env.checkpoints(t)
+	for part, cp := range before {
+		if after[part].seq < cp.seq {
+			t.Errorf("partition %s checkpoint went back from %d to %d", part, cp.seq, after[part].seq)
+		}
+	}
+	p.Stop(t)
+	t.Logf("warnings and errors logged: %v", p.logProblems())
+}
