@@ -3,6 +3,7 @@ package ecs
 import (
 	"math/bits"
 	"slices"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -270,27 +271,29 @@ func appendStrings(dst []byte, s []string) []byte {
 const mapKeysOnStack = 32
 
 // appendStringMap encodes a non-nil map with its keys in byte order, as
-// encoding/json sorts them.
+// encoding/json sorts them. Pairs are collected so that values need no
+// second lookup.
 func appendStringMap(dst []byte, m map[string]string) []byte {
-	var stack [mapKeysOnStack]string
-	var keys []string
+	type pair struct{ k, v string }
+	var stack [mapKeysOnStack]pair
+	var pairs []pair
 	if len(m) <= len(stack) {
-		keys = stack[:0]
+		pairs = stack[:0]
 	} else {
-		keys = make([]string, 0, len(m))
+		pairs = make([]pair, 0, len(m))
 	}
-	for k := range m {
-		keys = append(keys, k)
+	for k, v := range m {
+		pairs = append(pairs, pair{k, v})
 	}
-	slices.Sort(keys)
+	slices.SortFunc(pairs, func(a, b pair) int { return strings.Compare(a.k, b.k) })
 	dst = append(dst, '{')
-	for i, k := range keys {
+	for i := range pairs {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, k)
+		dst = appendString(dst, pairs[i].k)
 		dst = append(dst, ':')
-		dst = appendString(dst, m[k])
+		dst = appendString(dst, pairs[i].v)
 	}
 	return append(dst, '}')
 }
