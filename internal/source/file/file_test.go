@@ -1,6 +1,7 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -26,7 +27,12 @@ func readAll(t *testing.T, s *Source, n int) []stream.Body {
 		if err != nil {
 			t.Fatalf("Read: %v (have %d bodies)", err, len(out))
 		}
-		out = append(out, b.Bodies...)
+		// Bodies must not be used after their batch is acknowledged (the
+		// source recycles the memory): keep copies.
+		for _, body := range b.Bodies {
+			body.Data = bytes.Clone(body.Data)
+			out = append(out, body)
+		}
 		if b.Ack != nil {
 			if err := b.Ack(ctx, nil); err != nil {
 				t.Fatal(err)
