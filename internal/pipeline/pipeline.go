@@ -142,8 +142,12 @@ func (p *Pipeline) handle(ctx context.Context, b stream.Batch) error {
 	p.counts.Add(res.Counts)
 	p.mu.Unlock()
 	if b.Ack != nil {
-		if aerr := b.Ack(ctx, err); aerr != nil && err == nil {
-			err = fmt.Errorf("ack: %w", aerr)
+		// The documents are delivered whatever Ack says: a source that
+		// cannot record it (a checkpoint store down) reads them again
+		// later, which at-least-once allows. That is the source's to
+		// report, not a reason to stop.
+		if aerr := b.Ack(ctx, err); aerr != nil {
+			p.opts.Logger.Warn("source could not record a delivered batch; it may be read again", "error", aerr.Error())
 		}
 	}
 	return err

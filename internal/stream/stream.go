@@ -95,7 +95,9 @@ type Batch struct {
 	Bodies []Body
 	// Ack is called exactly once. err is nil when every document of every
 	// body is durable in every sink or dead-lettered; only then may the
-	// source checkpoint.
+	// source checkpoint. An error returned by Ack is logged and does not
+	// stop the pipeline: the batch was delivered, and a source that could
+	// not record that reads it again later.
 	Ack func(ctx context.Context, err error) error
 }
 

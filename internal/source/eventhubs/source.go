@@ -48,6 +48,8 @@ type Source struct {
 	container *container.Client
 	opts      azeventhubs.ProcessorOptions
 
+	checkpointWarn rateLimit // one warning a minute while checkpoints fail
+
 	batches  chan stream.Batch // partition workers hand batches to Read
 	memory   chan struct{}     // a token per batch in memory (received, not yet acked)
 	stopping chan struct{}     // closed when Close begins: no new batches
@@ -261,6 +263,20 @@ func (s *Source) Ready() error {
 func (s *Source) setReady(err error) {
 	s.mu.Lock()
 	s.ready = err
+	s.mu.Unlock()
+}
+
+// checkpointError marks a not-ready reason that the next written
+// checkpoint clears.
+type checkpointError struct{ error }
+
+func (e checkpointError) Unwrap() error { return e.error }
+
+func (s *Source) clearCheckpointError() {
+	s.mu.Lock()
+	if _, ok := s.ready.(checkpointError); ok {
+		s.ready = nil
+	}
 	s.mu.Unlock()
 }
 
@@ -567,10 +583,20 @@ func (s *Source) newBatch(p *partition, sess *session, events []*azeventhubs.Rec
 			return nil
 		}
 		if cerr := sess.client.UpdateCheckpoint(ctx, last, nil); cerr != nil {
-			// A later batch's checkpoint covers this one.
-			return fmt.Errorf("eventhubs checkpoint %s partition %s sequence %d: %w", s.hub, p.id, last.SequenceNumber, redact(cerr))
+			// The documents are delivered; only the checkpoint is behind. A
+			// later batch's checkpoint covers this one, and until then a
+			// restart reads these events again (at least once). Report it
+			// through readiness and the log, not as a failed delivery.
+			s.setReady(checkpointError{fmt.Errorf("eventhubs checkpoint %s partition %s sequence %d: %w", s.hub, p.id, last.SequenceNumber, redact(cerr))})
+			level := slog.LevelDebug
+			if s.checkpointWarn.allow(time.Now()) {
+				level = slog.LevelWarn
+			}
+			s.log.Log(ctx, level, "event hubs checkpoint not written; a later one will cover it", "hub", s.hub, "partition", p.id, "sequence_number", last.SequenceNumber, "error", redact(cerr))
+			return nil
 		}
 		p.onCheckpointed(last.SequenceNumber, time.Now())
+		s.clearCheckpointError()
 		return nil
 	}}}
 }
