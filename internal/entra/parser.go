@@ -277,28 +277,40 @@ func (p *parser) closed(pos int) bool {
 // skip follows a nested object or array starting at pos to its end,
 // checking strings and bracket nesting but not the grammar between them.
 // It returns the index past the container, or -1 when the buffer was
-// refilled and the container must be scanned again.
+// refilled and the container must be scanned again. Every byte of every
+// record goes through this loop, so it works on a local slice and scans
+// string content eight bytes at a time inline.
 func (p *parser) skip(pos int) (int, error) {
+	const (
+		lo = 0x0101010101010101
+		hi = 0x8080808080808080
+	)
 	s := p.s
+	buf := s.buf[:s.end]
 	st := p.skipStack[:0]
 	defer func() { p.skipStack = st[:0] }()
 	i := pos
-	for {
-		if i >= s.end {
-			_, ok, err := p.more(pos)
-			if err != nil {
-				return 0, err
-			}
-			if !ok {
-				return 0, p.syntax(i-p.takeShift(), "unexpected end of input")
-			}
-			return -1, nil
-		}
-		switch c := s.buf[i]; c {
+	for i < len(buf) {
+		switch c := buf[i]; c {
 		case '"':
-			// Most strings have no escapes: end them here, and leave
-			// escapes, control characters and refills to str.
-			if j := i + 1 + stringStop(s.buf[i+1:s.end]); j < s.end && s.buf[j] == '"' {
+			// Most strings have no escapes: find the closing quote here
+			// and leave escapes, control characters and refills to str.
+			j := i + 1
+			for ; j+8 <= len(buf); j += 8 {
+				x := binary.LittleEndian.Uint64(buf[j:])
+				q := x ^ (lo * '"')
+				e := x ^ (lo * '\\')
+				if m := (((q - lo) &^ q) | ((e - lo) &^ e) | ((x - lo*0x20) &^ x)) & hi; m != 0 {
+					j += bits.TrailingZeros64(m) / 8
+					break
+				}
+			}
+			if j+8 > len(buf) {
+				for j < len(buf) && !strStop[buf[j]] {
+					j++
+				}
+			}
+			if j < len(buf) && buf[j] == '"' {
 				i = j + 1
 				continue
 			}
@@ -323,6 +335,14 @@ func (p *parser) skip(pos int) (int, error) {
 			i++
 		}
 	}
+	_, ok, err := p.more(pos)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, p.syntax(i-p.takeShift(), "unexpected end of input")
+	}
+	return -1, nil
 }
 
 // str scans the string starting at the quote at pos and returns the index
