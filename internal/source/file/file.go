@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/entra"
@@ -39,7 +38,7 @@ type Options struct {
 // Source reads the files in order (or concurrently when following).
 type Source struct {
 	opts   Options
-	bodies chan item
+	bodies chan *valueBuf
 	errs   chan error
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -119,7 +118,7 @@ func Open(opts Options) (*Source, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Source{opts: opts, bodies: make(chan item, 64), errs: make(chan error, 1), cancel: cancel, files: files}
+	s := &Source{opts: opts, bodies: make(chan *valueBuf, 16), errs: make(chan error, 1), cancel: cancel, files: files}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -216,46 +215,51 @@ func (s *Source) readFile(ctx context.Context, name string) error {
 		if v.Err != nil {
 			b := stream.Body{Data: vb.data, Pos: pos, Err: v.Err}
 			b.Pos.Line = v.Line
-			vb.refs.Store(1)
-			if !s.send(ctx, item{b, vb}) {
+			vb.bodies = append(vb.bodies, b)
+		} else {
+			// The scanner has split the value into records already; hand
+			// them on as such so they are not scanned twice.
+			_ = v.Records(func(r entra.RawRecord) error {
+				end := r.Offset + len(r.Data)
+				b := stream.Body{Data: vb.data[r.Offset:end:end], Pos: pos, Err: r.Err, Form: stream.FormRecord}
+				b.Pos.Line = r.Line
+				vb.bodies = append(vb.bodies, b)
 				return nil
-			}
-			continue
+			})
 		}
-		// The scanner has split the value into records already; hand them
-		// on as such so they are not scanned twice. One copy per value,
-		// in a buffer recycled once every batch using it is acknowledged.
-		vb.refs.Store(int32(v.RecordCount()))
-		stop := v.Records(func(r entra.RawRecord) error {
-			end := r.Offset + len(r.Data)
-			b := stream.Body{Data: vb.data[r.Offset:end:end], Pos: pos, Err: r.Err, Form: stream.FormRecord}
-			b.Pos.Line = r.Line
-			if !s.send(ctx, item{b, vb}) {
-				return context.Canceled
-			}
-			return nil
-		})
-		if stop != nil {
+		select {
+		case s.bodies <- vb:
+		case <-ctx.Done():
 			return nil
 		}
 	}
 }
 
-// item is a body with the buffer it lives in.
-type item struct {
-	body stream.Body
-	buf  *valueBuf
-}
-
-// valueBuf holds one top-level value's bytes for the bodies cut from it.
-// Recycling these buffers keeps a replay of hundreds of megabytes from
-// allocating (and collecting) its whole size.
+// valueBuf holds one top-level value's bytes and the bodies cut from it
+// (its records). A value's bodies always travel in one batch; recycling
+// these buffers when that batch is acknowledged keeps a replay of hundreds
+// of megabytes from allocating (and collecting) its whole size.
 type valueBuf struct {
-	data []byte
-	refs atomic.Int32 // bodies not yet acknowledged
+	data   []byte
+	bodies []stream.Body
 }
 
 var valueBufs sync.Pool
+
+func newValueBuf(src []byte) *valueBuf {
+	vb, _ := valueBufs.Get().(*valueBuf)
+	if vb == nil {
+		vb = new(valueBuf)
+	}
+	vb.data = append(vb.data[:0], src...)
+	vb.bodies = vb.bodies[:0]
+	return vb
+}
+
+func (vb *valueBuf) release() {
+	clear(vb.bodies)
+	valueBufs.Put(vb)
+}
 
 // batchBufs are the slices of one batch, recycled with it.
 type batchBufs struct {
@@ -264,31 +268,6 @@ type batchBufs struct {
 }
 
 var batchSlices = sync.Pool{New: func() any { return new(batchBufs) }}
-
-func newValueBuf(src []byte) *valueBuf {
-	vb, _ := valueBufs.Get().(*valueBuf)
-	if vb == nil || cap(vb.data) < len(src) {
-		vb = &valueBuf{data: make([]byte, len(src), max(len(src), 64<<10))}
-	}
-	vb.data = append(vb.data[:0], src...)
-	return vb
-}
-
-// release is called once per body acknowledged; the last one frees the buffer.
-func (vb *valueBuf) release() {
-	if vb.refs.Add(-1) == 0 {
-		valueBufs.Put(vb)
-	}
-}
-
-func (s *Source) send(ctx context.Context, b item) bool {
-	select {
-	case s.bodies <- b:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
 
 // Read returns the next batch: it waits for one body, then takes what else
 // is ready up to the batch limits, so a slow trickle is not held back.
@@ -300,10 +279,10 @@ func (s *Source) Read(ctx context.Context) (stream.Batch, error) {
 	batch.Bodies, sl.bufs = sl.bodies[:0], sl.bufs[:0]
 	bufs := sl.bufs
 	size := 0
-	add := func(it item) {
-		batch.Bodies = append(batch.Bodies, it.body)
-		bufs = append(bufs, it.buf)
-		size += len(it.body.Data)
+	add := func(vb *valueBuf) {
+		batch.Bodies = append(batch.Bodies, vb.bodies...)
+		bufs = append(bufs, vb)
+		size += len(vb.data)
 	}
 	select {
 	case it, ok := <-s.bodies:
