@@ -51,9 +51,9 @@ type Config struct {
 	// long a partition waits to fill a batch before handing out what it has.
 	ReceiveBatchSize int           `toml:"receive_batch_size"`
 	ReceiveWait      time.Duration `toml:"receive_wait"`
-	// Prefetch is the per-partition prefetch buffer; -1 disables it. Off
-	// by default: prefetched events sit in memory outside every limit, and
-	// diagnostic-settings bodies can be close to 1 MB each.
+	// Prefetch is the per-partition prefetch buffer; -1 disables it.
+	// Prefetched events sit in memory outside max_batches_in_memory, so it
+	// is kept moderate: without it the SDK receives about ten times slower.
 	Prefetch int32 `toml:"prefetch"`
 	// MaxBatchesInMemory bounds the batches received but not yet
 	// acknowledged, over all partitions: with receive_batch_size it bounds
@@ -93,10 +93,10 @@ func DefaultConfig() Config {
 		NamespaceSuffix:     "servicebus.windows.net",
 		ConsumerGroup:       azeventhubs.DefaultConsumerGroup,
 		StartPosition:       StartEarliest,
-		ReceiveBatchSize:    32,
+		ReceiveBatchSize:    64,
 		MaxBatchesInMemory:  4,
 		ReceiveWait:         time.Second,
-		Prefetch:            -1,
+		Prefetch:            100,
 		LoadBalancing:       StrategyBalanced,
 		UpdateInterval:      10 * time.Second,
 		PartitionExpiration: time.Minute,
