@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,19 +34,9 @@ func CheckCmd(ctx context.Context, args []string, std Std) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *cfgPath == "" {
-		return &UsageError{errors.New("--config FILE is required")}
-	}
-	cfg, err := config.Load(*cfgPath, os.Environ())
-	var ce *config.Error
-	switch {
-	case errors.As(err, &ce):
-		for _, p := range ce.Problems {
-			fmt.Fprintf(std.Out, "FAIL config: %v\n", p)
-		}
-		return &ExitError{Code: 1}
-	case err != nil:
-		return &UsageError{err}
+	cfg, err := loadReporting(*cfgPath, std.Out, "FAIL config: ")
+	if err != nil {
+		return err
 	}
 	fmt.Fprintln(std.Out, "OK   config")
 	failed := false

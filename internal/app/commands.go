@@ -206,23 +206,34 @@ func Validate(args []string, std Std) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *cfgPath == "" {
-		return &UsageError{errors.New("--config FILE is required")}
-	}
-	cfg, err := config.Load(*cfgPath, os.Environ())
-	var ce *config.Error
-	switch {
-	case errors.As(err, &ce):
-		for _, p := range ce.Problems {
-			fmt.Fprintln(std.Out, p)
-		}
-		return &ExitError{Code: 1}
-	case err != nil:
-		return &UsageError{err}
+	cfg, err := loadReporting(*cfgPath, std.Out, "")
+	if err != nil {
+		return err
 	}
 	for _, name := range cfg.UnknownEnv {
 		fmt.Fprintf(std.Err, "warning: environment variable %s matches no config key\n", name)
 	}
 	fmt.Fprintf(std.Out, "%s: OK\n", *cfgPath)
 	return nil
+}
+
+// loadReporting loads a config for the commands that report on it: every
+// problem is printed on its own line (after prefix) and ends the command
+// with status 1; a missing path or file is a usage error.
+func loadReporting(path string, w io.Writer, prefix string) (config.Config, error) {
+	if path == "" {
+		return config.Config{}, &UsageError{errors.New("--config FILE is required")}
+	}
+	cfg, err := config.Load(path, os.Environ())
+	var ce *config.Error
+	switch {
+	case errors.As(err, &ce):
+		for _, p := range ce.Problems {
+			fmt.Fprintf(w, "%s%v\n", prefix, p)
+		}
+		return cfg, &ExitError{Code: 1}
+	case err != nil:
+		return cfg, &UsageError{err}
+	}
+	return cfg, nil
 }

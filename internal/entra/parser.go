@@ -128,17 +128,10 @@ func (p *parser) run(vstart int) (int, error) {
 					// Below the envelope only structure is followed: the
 					// records that may be SSPR events are fully parsed
 					// later, the rest are dropped unread.
-					end, err := p.skip(pos)
-					if err != nil {
-						return 0, err
-					}
-					if end < 0 {
-						pos -= p.takeShift()
-						continue
-					}
-					pos = end
-					if p.endValue(pos) {
-						return pos, nil
+					var done bool
+					var err error
+					if pos, done, err = p.advance(pos)(p.skip(pos)); err != nil || done {
+						return pos, err
 					}
 					continue
 				}
@@ -157,31 +150,15 @@ func (p *parser) run(vstart int) (int, error) {
 					p.exp = expValueOrClose
 				}
 				pos++
-			case '"':
-				end, err := p.str(pos)
-				if err != nil {
-					return 0, err
-				}
-				if end < 0 {
-					pos -= p.takeShift() // refilled; rescan the string
-					continue
-				}
-				pos = end
-				if p.endValue(pos) {
-					return pos, nil
-				}
 			default:
-				end, err := p.scalar(pos)
-				if err != nil {
-					return 0, err
+				scan := p.scalar
+				if c == '"' {
+					scan = p.str
 				}
-				if end < 0 {
-					pos -= p.takeShift()
-					continue
-				}
-				pos = end
-				if p.endValue(pos) {
-					return pos, nil
+				var done bool
+				var err error
+				if pos, done, err = p.advance(pos)(scan(pos)); err != nil || done {
+					return pos, err
 				}
 			}
 		case expKeyOrClose, expKey:
@@ -244,6 +221,22 @@ func closer(open byte) byte {
 		return '}'
 	}
 	return ']'
+}
+
+// advance returns what to do with the result of scanning a whole value
+// (string, scalar, nested container) that began at pos: the position to go
+// on from, whether the top-level value is complete, or the error. An end of
+// -1 means the buffer was refilled and the value must be scanned again.
+func (p *parser) advance(pos int) func(end int, err error) (int, bool, error) {
+	return func(end int, err error) (int, bool, error) {
+		switch {
+		case err != nil:
+			return 0, false, err
+		case end < 0:
+			return pos - p.takeShift(), false, nil
+		}
+		return end, p.endValue(end), nil
+	}
 }
 
 // beginValue notes where a record starts.
