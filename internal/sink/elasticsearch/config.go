@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -230,25 +231,9 @@ func ParseFingerprint(s string) ([]byte, error) {
 	return b, nil
 }
 
-// globMatch matches index patterns where only * is special.
+// globMatch matches Elasticsearch index patterns. Index names hold no '/',
+// so path.Match's '*' (any run of non-'/' bytes) is Elasticsearch's '*'.
 func globMatch(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == s
-	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	for i, part := range parts[1:] {
-		if i == len(parts)-2 {
-			return strings.HasSuffix(s, part)
-		}
-		j := strings.Index(s, part)
-		if j < 0 {
-			return false
-		}
-		s = s[j+len(part):]
-	}
-	return true
+	ok, err := path.Match(pattern, s)
+	return ok && err == nil
 }

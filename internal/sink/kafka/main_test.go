@@ -22,34 +22,17 @@ import (
 // One broker serves every test of the package: starting a JVM is the
 // slowest part of these tests.
 var (
-	shared    *kafkabroker.Broker
-	sharedErr error
+	shared kafkabroker.Shared
 	// brokerMu is held by tests that stop the shared broker, so no other
 	// test sees the outage.
 	brokerMu sync.Mutex
 )
 
-func TestMain(m *testing.M) {
-	if _, err := kafkabroker.InstallDir(); err != nil {
-		sharedErr = err
-	} else {
-		shared, sharedErr = kafkabroker.New(kafkabroker.Options{})
-	}
-	code := m.Run()
-	if shared != nil {
-		if err := shared.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "close kafka broker:", err)
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(shared.Run(m, kafkabroker.Options{})) }
 
 func broker(t testing.TB) *kafkabroker.Broker {
 	t.Helper()
-	if shared == nil {
-		kafkabroker.Unavailable(t, sharedErr)
-	}
-	return shared
+	return shared.Get(t)
 }
 
 func kcatPath(t testing.TB) string {

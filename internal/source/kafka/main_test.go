@@ -22,31 +22,14 @@ import (
 // slowest part of these tests. Tests do not run in parallel, so a test
 // that stops the broker is the only one to see the outage.
 var (
-	shared    *kafkabroker.Broker
-	sharedErr error
+	shared kafkabroker.Shared
 )
 
-func TestMain(m *testing.M) {
-	if _, err := kafkabroker.InstallDir(); err != nil {
-		sharedErr = err
-	} else {
-		shared, sharedErr = kafkabroker.New(kafkabroker.Options{})
-	}
-	code := m.Run()
-	if shared != nil {
-		if err := shared.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "close kafka broker:", err)
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(shared.Run(m, kafkabroker.Options{})) }
 
 func broker(t testing.TB) *kafkabroker.Broker {
 	t.Helper()
-	if shared == nil {
-		kafkabroker.Unavailable(t, sharedErr)
-	}
-	return shared
+	return shared.Get(t)
 }
 
 var nameSeq struct {

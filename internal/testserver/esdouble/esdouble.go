@@ -14,6 +14,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -713,27 +714,11 @@ func (d *Double) matchIndices(pattern string) []*index {
 	return out
 }
 
-// globMatch matches Elasticsearch index patterns, where only * is special.
+// globMatch matches Elasticsearch index patterns. Index names hold no '/',
+// so path.Match's '*' (any run of non-'/' bytes) is Elasticsearch's '*'.
 func globMatch(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == s
-	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	for i, part := range parts[1:] {
-		if i == len(parts)-2 {
-			return strings.HasSuffix(s, part)
-		}
-		j := strings.Index(s, part)
-		if j < 0 {
-			return false
-		}
-		s = s[j+len(part):]
-	}
-	return true
+	ok, err := path.Match(pattern, s)
+	return ok && err == nil
 }
 
 // search serves _count and a small _search: match_all, term, ?q=field:value.

@@ -524,3 +524,38 @@ func (b *Broker) Close() error {
 	}
 	return err
 }
+
+// Shared is one broker for every test of a package: starting a JVM is the
+// slowest part of the Kafka tests. Start it in TestMain with Run; tests
+// get it with Get.
+type Shared struct {
+	b   *Broker
+	err error
+}
+
+// Run starts the broker (when Kafka is installed), runs the tests, stops
+// the broker and returns the tests' exit code.
+func (s *Shared) Run(m *testing.M, opts Options) int {
+	if _, err := InstallDir(); err != nil {
+		s.err = err
+	} else {
+		s.b, s.err = New(opts)
+	}
+	code := m.Run()
+	if s.b != nil {
+		if err := s.b.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "close kafka broker:", err)
+		}
+	}
+	return code
+}
+
+// Get returns the broker, or skips (fails under CI) t when it could not
+// start.
+func (s *Shared) Get(t testing.TB) *Broker {
+	t.Helper()
+	if s.b == nil {
+		Unavailable(t, s.err)
+	}
+	return s.b
+}
