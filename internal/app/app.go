@@ -43,7 +43,6 @@ type Std struct {
 type Exporter struct {
 	Pipeline *pipeline.Pipeline
 	closers  []func(context.Context) error
-	Logger   *slog.Logger
 }
 
 // Close closes the source, the sinks and the dead-letter output, in that
@@ -77,7 +76,7 @@ func Decoder(cfg config.Config) (pipeline.Decoder, error) {
 // anything is read: a missing input is a *UsageError. With tel, every
 // component reports to its metrics and readiness checks.
 func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telemetry) (*Exporter, error) {
-	ex := &Exporter{Logger: logger}
+	ex := &Exporter{}
 	var rec metrics.Recorder = metrics.Nop{}
 	if tel != nil {
 		rec = tel.Metrics
@@ -236,7 +235,11 @@ func Setup(ctx context.Context, cfg config.Config, logger *slog.Logger, report i
 		if err != nil {
 			return fmt.Errorf("output.elasticsearch setup: %w", err)
 		}
-		fmt.Fprintf(report, "elasticsearch: %s\n", map[bool]string{true: "installed ILM policy and templates", false: "already up to date"}[changed])
+		if changed {
+			fmt.Fprintln(report, "elasticsearch: installed ILM policy and templates")
+		} else {
+			fmt.Fprintln(report, "elasticsearch: already up to date")
+		}
 		did = true
 	}
 	if o := cfg.Output.Kafka; o.Enabled {

@@ -8,11 +8,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -131,7 +129,6 @@ type NDJSON struct {
 	mu  sync.Mutex
 	w   io.Writer
 	buf bytes.Buffer
-	n   int64
 }
 
 // NewNDJSON returns a writer of dead-letter lines to w.
@@ -150,22 +147,14 @@ func (d *NDJSON) Write(r Record) error {
 	if _, err := d.w.Write(d.buf.Bytes()); err != nil {
 		return fmt.Errorf("dead letter write: %w", err)
 	}
-	d.n++
+	// Writers that can make data durable (the file writer) say so with
+	// Sync; it is theirs to know what can be synced.
 	if s, ok := d.w.(interface{ Sync() error }); ok {
-		// Pipes and terminals cannot be synced; only a failure to sync a
-		// file that can be is an error.
-		if err := s.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOTSUP) {
+		if err := s.Sync(); err != nil {
 			return fmt.Errorf("dead letter sync: %w", err)
 		}
 	}
 	return nil
-}
-
-// Count returns how many records were written.
-func (d *NDJSON) Count() int64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.n
 }
 
 var linePrefix = []byte(`{"dead_letter":`)

@@ -113,9 +113,7 @@ func (p *parser) run(vstart int) (int, error) {
 		switch p.exp {
 		case expValue, expValueOrClose:
 			if c == ']' && p.exp == expValueOrClose {
-				p.stack = p.stack[:len(p.stack)-1]
-				pos++
-				if p.closed(pos) {
+				if pos++; p.closed(pos) {
 					return pos, nil
 				}
 				continue
@@ -163,9 +161,7 @@ func (p *parser) run(vstart int) (int, error) {
 			}
 		case expKeyOrClose, expKey:
 			if c == '}' && p.exp == expKeyOrClose {
-				p.stack = p.stack[:len(p.stack)-1]
-				pos++
-				if p.closed(pos) {
+				if pos++; p.closed(pos) {
 					return pos, nil
 				}
 				continue
@@ -204,9 +200,7 @@ func (p *parser) run(vstart int) (int, error) {
 					p.exp = expValue
 				}
 			case (c == '}' && top == '{') || (c == ']' && top == '['):
-				p.stack = p.stack[:len(p.stack)-1]
-				pos++
-				if p.closed(pos) {
+				if pos++; p.closed(pos) {
 					return pos, nil
 				}
 			default:
@@ -259,8 +253,10 @@ func (p *parser) endValue(pos int) bool {
 	return false
 }
 
-// closed handles the end of a container at pos.
+// closed pops the container whose closing bracket ends just before pos and
+// reports whether that completed the top-level value.
 func (p *parser) closed(pos int) bool {
+	p.stack = p.stack[:len(p.stack)-1]
 	if p.trackActive && len(p.stack) < p.trackDepth {
 		p.trackActive = false // the records array itself closed
 	}

@@ -52,13 +52,6 @@ func (v *Value) Records(fn func(RawRecord) error) error {
 	}
 }
 
-// RecordCount returns how many times Records will call its function.
-func (v *Value) RecordCount() int {
-	n := 0
-	_ = v.Records(func(RawRecord) error { n++; return nil })
-	return n
-}
-
 // mayBeEnvelope is a cheap test before rescanning an array element.
 func mayBeEnvelope(b []byte) bool {
 	return bytes.Contains(b, []byte(`"records"`)) || bytes.Contains(b, []byte(`"value"`))

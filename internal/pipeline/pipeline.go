@@ -5,7 +5,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -185,12 +184,9 @@ func (p *Pipeline) deliver(ctx context.Context, res *Result) error {
 	return nil
 }
 
+// sinkDeadLetter keeps the refused document exactly as the sinks encode it.
 func sinkDeadLetter(now time.Time, sink string, pos stream.Position, reason error, doc *ecs.Event) deadletter.Record {
-	raw, err := json.Marshal(doc)
-	if err != nil {
-		raw = []byte(doc.Event.ID)
-	}
-	r := deadletter.New(now, deadletter.StageSink, pos, reason, raw)
+	r := deadletter.New(now, deadletter.StageSink, pos, reason, doc.AppendJSON(nil))
 	r.Sink = sink
 	return r
 }
