@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"unicode"
 )
 
 // Activity is a catalog entry: an activityDisplayName and what it becomes.
@@ -107,12 +106,14 @@ func (c *Catalog) Lookup(name, service string) (Activity, bool) {
 }
 
 // Slug makes an action from an activity name: lowercased, each run of
-// characters other than letters and digits turned into '-', trimmed.
+// characters other than ASCII letters and digits turned into '-', trimmed.
+// Actions stay ASCII so they are stable keys for dashboards, Kafka headers
+// and the JSON Schema's pattern whatever a name holds.
 func Slug(name string) string {
 	var b strings.Builder
 	dash := false
 	for _, r := range strings.ToLower(name) {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+		if ('a' <= r && r <= 'z') || ('0' <= r && r <= '9') {
 			if dash && b.Len() > 0 {
 				b.WriteByte('-')
 			}

@@ -11,7 +11,10 @@ func TestSlug(t *testing.T) {
 		"User started security info registration":            "user-started-security-info-registration",
 		"  Reset password (self-service) ":                   "reset-password-self-service",
 		"Self-service password reset flow activity progress": "self-service-password-reset-flow-activity-progress",
-		"Réinitialiser — mot de passe!":                      "réinitialiser-mot-de-passe",
+		"Réinitialiser — mot de passe!":                      "r-initialiser-mot-de-passe",
+		"Reset p7y\u0671\ufffd}assword":                      "reset-p7y-assword",
+		"\u212Aey step":                                      "key-step",
+		"パスワード":                                              "",
 		"---":                                                "",
 	} {
 		if got := Slug(in); got != want {

@@ -58,6 +58,8 @@ func FuzzNormalize(f *testing.F) {
 	f.Add([]byte(`{"category":"AuditLogs","time":"1/9/2007 9:41:00 AM","properties":{"activityDisplayName":"Reset password (self-service)","additionalDetails":"None","initiatedBy":{},"targetResource":[{"@odata.type":"#microsoft.graph.targetResourceUser","userPrincipalName":" @ "}]}}`))
 	f.Add([]byte(`{"activityDisplayName":"Unlock user account (self-service)","loggedByService":"x","createdDateTime":"2007-01-09T09:41:00+02:00","initiatedBy":{"user":{"ipAddress":"[::ffff:1.2.3.4]:80","userPrincipalName":"a@"}}}`))
 
+	f.Add([]byte(`{"activityDisplayName":"Reset p7y\u0671\ufffd}assword (self-service)","loggedByService":"Self-service Password Management","activityDateTime":"2026-11-02T08:00:12Z"}`))
+
 	d := newDecoder(f, sspr.Options{PreserveOriginal: true, DefaultTenantID: "t"})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		res := d.Decode([]stream.Body{{Data: in, Pos: stream.Position{Kind: "file", File: "fuzz", Line: 1}}})

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -763,4 +764,32 @@ func TestVariantNormalization(t *testing.T) {
 			t.Errorf("%+v, want 1 unsupported", res.Counts)
 		}
 	})
+}
+
+// TestNonASCIIActivityName: an activity of the SSPR service that is not in
+// the catalog gets an ASCII action whatever its name holds, and a name with
+// nothing to make an action from is dead-lettered with that reason.
+func TestNonASCIIActivityName(t *testing.T) {
+	record := func(name string) []byte {
+		return []byte(`{"id":"x1","category":"UserManagement","activityDisplayName":` + strconv.Quote(name) +
+			`,"activityDateTime":"2026-11-02T08:00:12Z","loggedByService":"Self-service Password Management","result":"success"}`)
+	}
+	res := decode(t, input{name: "latin", data: record("Réinitialiser le mot de passe (libre-service)"), opts: sspr.Options{DefaultTenantID: "t"}})
+	if len(res.Docs) != 1 {
+		t.Fatalf("%d documents, dead letters %v", len(res.Docs), res.DeadLetters)
+	}
+	if got, want := res.Docs[0].Event.Action, "r-initialiser-le-mot-de-passe-libre-service"; got != want {
+		t.Errorf("event.action = %q, want %q", got, want)
+	}
+	if got, want := res.Docs[0].Azure.AuditLogs.OperationName, "Réinitialiser le mot de passe (libre-service)"; got != want {
+		t.Errorf("operation_name = %q, want %q", got, want)
+	}
+
+	res = decode(t, input{name: "kana", data: record("パスワードのリセット"), opts: sspr.Options{DefaultTenantID: "t"}})
+	if len(res.Docs) != 0 || len(res.DeadLetters) != 1 {
+		t.Fatalf("%d documents and %d dead letters, want 0 and 1", len(res.Docs), len(res.DeadLetters))
+	}
+	if !strings.Contains(res.DeadLetters[0].Error, "no ASCII letter or digit") {
+		t.Errorf("dead letter reason %q", res.DeadLetters[0].Error)
+	}
 }

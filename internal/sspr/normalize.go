@@ -80,7 +80,10 @@ func Normalize(raw []byte, r *entra.Record, act Activity, opts Options) (ecs.Eve
 		name = strings.TrimSpace(string(r.OperationName))
 	}
 	if act.Action == "" {
-		return ecs.Event{}, errors.New("SSPR record has no activity name")
+		if name == "" {
+			return ecs.Event{}, errors.New("SSPR record has no activity name")
+		}
+		return ecs.Event{}, fmt.Errorf("activity name %q has no ASCII letter or digit to make an action from", name)
 	}
 	ev.Event = ecs.EventMeta{
 		Kind:     "event",
