@@ -8,6 +8,7 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -314,11 +315,36 @@ address = ""
 	if r.code != 1 || !strings.Contains(r.stdout, "FAIL output.elasticsearch") || !strings.Contains(r.stdout, "setup") {
 		t.Fatalf("check before setup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if r := exec(t, "", "run", "--config", cfg); r.code != 1 || !strings.Contains(r.stderr, "sspr-exporter setup") {
-		t.Errorf("run before setup: exit %d, stderr %q", r.code, r.stderr)
+	// run before setup does not exit: it says what to do, waits, and goes
+	// on by itself once setup has installed the templates.
+	var waitLog lockedBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run([]string{"run", "--config", cfg}, app.Std{In: strings.NewReader(""), Out: &lockedBuffer{}, Err: &waitLog})
+	}()
+	for !strings.Contains(waitLog.String(), "sspr-exporter setup") {
+		select {
+		case code := <-exited:
+			t.Fatalf("run before setup exited (status %d) instead of waiting: %s", code, waitLog.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if n := es.Count("entra-sspr-*"); n != 0 {
+		t.Errorf("%d documents stored before setup", n)
 	}
 	if r := exec(t, "", "setup", "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, "installed") {
 		t.Fatalf("setup: exit %d %s%s", r.code, r.stdout, r.stderr)
+	}
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Errorf("run that waited for setup: exit %d; stderr: %s", code, waitLog.String())
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("run did not go on after setup; stderr: %s", waitLog.String())
+	}
+	if strings.Contains(waitLog.String(), "CHECK-SECRET-KEY") {
+		t.Errorf("secret printed while waiting: %s", waitLog.String())
 	}
 	if r := exec(t, "", "setup", "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, "up to date") {
 		t.Errorf("second setup: exit %d %s%s", r.code, r.stdout, r.stderr)
@@ -342,4 +368,22 @@ address = ""
 			t.Errorf("secret printed: %s", out)
 		}
 	}
+}
+
+// lockedBuffer collects a child's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

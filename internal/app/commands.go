@@ -163,7 +163,12 @@ func Run(ctx context.Context, args []string, std Std) error {
 		defer cancel()
 		_ = tel.Server.Shutdown(sctx)
 	}()
-	if err := Prepare(ctx, cfg, logger); err != nil {
+	if err := prepareWithRetry(ctx, cfg, logger, tel, startupBackoff{}); err != nil {
+		if ctx.Err() != nil {
+			// Stopped before the outputs were ready: nothing was read.
+			logger.Info("exporter stopped before start", "reason", err)
+			return nil
+		}
 		return err
 	}
 	ex, err := Build(cfg, std, logger, tel)
