@@ -19,7 +19,7 @@ func BenchmarkProduce(b *testing.B) {
 		codec   string
 		batch   int
 		writers int
-	}{{"none", 1000, 1}, {"lz4", 1000, 1}, {"none", 100, 1}, {"none", 1000, 2}} {
+	}{{"none", 1000, 1}, {"lz4", 1000, 1}, {"none", 100, 1}, {"none", 1000, 2}, {"none", 100, 4}} {
 		b.Run(fmt.Sprintf("codec=%s/batch=%d/writers=%d", bc.codec, bc.batch, bc.writers), func(b *testing.B) {
 			br := broker(b)
 			cfg := testConfig(b, br, 6)
