@@ -26,6 +26,9 @@ type parser struct {
 	exp      int
 	elems    []span
 	envelope bool
+	// badEnvelope is set when a top-level object's "records" or "value"
+	// member is not an array: an envelope that holds no records.
+	badEnvelope bool
 
 	// envelope detection
 	lastKeyEnv  bool // the last depth-1 key was "records" or "value"
@@ -119,6 +122,9 @@ func (p *parser) run(vstart int) (int, error) {
 				continue
 			}
 			p.beginValue(pos)
+			if c != '[' && len(p.stack) == 1 && p.lastKeyEnv && p.stack[0] == '{' {
+				p.badEnvelope = true
+			}
 			switch c {
 			case '{', '[':
 				envArray := c == '[' && len(p.stack) == 1 && p.stack[0] == '{' && p.lastKeyEnv && p.trackDepth == 0

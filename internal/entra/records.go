@@ -8,6 +8,11 @@ import (
 // ErrNotObject marks a record (or top-level value) that is not a JSON object.
 var ErrNotObject = errors.New("record is not a JSON object")
 
+// ErrBadEnvelope marks an object whose "records" (Event Hubs) or "value"
+// (Microsoft Graph) member is not an array. No audit record has such a
+// member, so it is a broken envelope, not a record to classify and drop.
+var ErrBadEnvelope = errors.New(`envelope's "records" or "value" member is not an array`)
+
 // RawRecord is one audit record as bytes, with the line it began on.
 type RawRecord struct {
 	Data   []byte
@@ -26,6 +31,8 @@ func (v *Value) Records(fn func(RawRecord) error) error {
 	switch {
 	case v.Err != nil:
 		return nil
+	case v.kind == '{' && v.badEnvelope:
+		return fn(RawRecord{Data: v.Data, Line: v.Line, Err: ErrBadEnvelope})
 	case v.kind == '{' && !v.envelope:
 		return fn(RawRecord{Data: v.Data, Line: v.Line})
 	case v.kind == '{' || v.kind == '[':
@@ -61,6 +68,10 @@ func mayBeEnvelope(b []byte) bool {
 func nested(r RawRecord, fn func(RawRecord) error) error {
 	sc := NewBytesScanner(r.Data, len(r.Data)+1)
 	v, err := sc.Next()
+	if err == nil && v.Err == nil && v.badEnvelope {
+		r.Err = ErrBadEnvelope
+		return fn(r)
+	}
 	if err != nil || v.Err != nil || !v.envelope {
 		return fn(r)
 	}

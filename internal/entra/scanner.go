@@ -74,9 +74,10 @@ type Value struct {
 
 	// elems are the spans of the records found while scanning: the elements
 	// of a "records"/"value" envelope array or of a top-level array.
-	elems    []span
-	envelope bool // elems came from an object's records/value array
-	kind     byte // '{', '[', or 0 for a scalar
+	elems       []span
+	envelope    bool // elems came from an object's records/value array
+	badEnvelope bool // an object's records/value member is not an array
+	kind        byte // '{', '[', or 0 for a scalar
 }
 
 type span struct{ start, end int }
@@ -206,7 +207,7 @@ func (s *Scanner) scanValue() (Value, bool) {
 	}
 	if err == nil {
 		data := s.buf[vstart:endPos]
-		v := Value{Data: data, Line: line, Size: int64(len(data)), kind: data[0], elems: p.elems, envelope: p.envelope}
+		v := Value{Data: data, Line: line, Size: int64(len(data)), kind: data[0], elems: p.elems, envelope: p.envelope, badEnvelope: p.badEnvelope && !p.envelope}
 		s.line += int64(bytes.Count(data, nl))
 		s.start = endPos
 		return v, true

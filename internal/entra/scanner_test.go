@@ -39,7 +39,10 @@ func collect(t *testing.T, r io.Reader, max int) []item {
 		}
 		_ = v.Records(func(r RawRecord) error {
 			e := ""
-			if r.Err != nil {
+			switch {
+			case errors.Is(r.Err, ErrBadEnvelope):
+				e = "bad-envelope"
+			case r.Err != nil:
 				e = "not-object"
 			}
 			out = append(out, item{r.Line, string(r.Data), e})
@@ -71,6 +74,9 @@ func TestScannerShapes(t *testing.T) {
 		{"scalar top", `"str" 12`, []item{{1, `"str"`, "not-object"}, {1, `12`, "not-object"}}},
 		{"control char", "{\"a\":\"x\ty\"}\n{\"b\":1}", []item{{1, "{\"a\":\"x\ty\"}", "syntax"}, {2, `{"b":1}`, ""}}},
 		{"empty", " \n\r\n", nil},
+		{"records not an array", "{\"records\":{\"a\":1}}\n{\"records\":\"x\"}\n{\"value\":null,\"id\":\"1\"}\n{\"b\":2}", []item{{1, `{"records":{"a":1}}`, "bad-envelope"}, {2, `{"records":"x"}`, "bad-envelope"}, {3, `{"value":null,"id":"1"}`, "bad-envelope"}, {4, `{"b":2}`, ""}}},
+		{"records not an array inside an array", `[{"records":{"a":1}},{"a":{"records":5}}]`, []item{{1, `{"records":{"a":1}}`, "bad-envelope"}, {1, `{"a":{"records":5}}`, ""}}},
+		{"envelope then odd value member", `{"records":[{"a":1}],"value":3}`, []item{{1, `{"a":1}`, ""}}},
 	}
 	for _, tt := range tests {
 		for _, mode := range []string{"whole", "onebyte"} {
