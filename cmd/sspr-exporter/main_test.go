@@ -8,13 +8,13 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/app"
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
+	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
 )
 
@@ -317,10 +317,10 @@ address = ""
 	}
 	// run before setup does not exit: it says what to do, waits, and goes
 	// on by itself once setup has installed the templates.
-	var waitLog lockedBuffer
+	var waitLog syncbuf.Buffer
 	exited := make(chan int, 1)
 	go func() {
-		exited <- run([]string{"run", "--config", cfg}, app.Std{In: strings.NewReader(""), Out: &lockedBuffer{}, Err: &waitLog})
+		exited <- run([]string{"run", "--config", cfg}, app.Std{In: strings.NewReader(""), Out: &syncbuf.Buffer{}, Err: &waitLog})
 	}()
 	for !strings.Contains(waitLog.String(), "sspr-exporter setup") {
 		select {
@@ -368,22 +368,4 @@ address = ""
 			t.Errorf("secret printed: %s", out)
 		}
 	}
-}
-
-// lockedBuffer collects a child's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

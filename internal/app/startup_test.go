@@ -1,40 +1,21 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/config"
+	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/health"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
 )
-
-// syncBuffer is a log destination safe for the retry loop and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func esConfig(t *testing.T, url string) config.Config {
 	t.Helper()
@@ -72,7 +53,7 @@ func TestPrepareWaitsForOutputs(t *testing.T) {
 	defer es.Close()
 	es.SetDown(true)
 	cfg := esConfig(t, es.URL())
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	logger, _ := Logger(cfg, &logs)
 	tel := telemetry.New(cfg.Telemetry, logger, nil)
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
+	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
 )
 
@@ -39,7 +40,7 @@ func TestCredentialsAreSentAndNeverShown(t *testing.T) {
 			cfg := testConfig(d)
 			c.set(&cfg)
 			d.RequireAuthorization(c.want)
-			logs := &logBuffer{}
+			logs := &syncbuf.Buffer{}
 			s := newSink(t, cfg, logs)
 			if err := s.Write(tctx(t), events("auth", 3, nov)); err != nil {
 				t.Fatalf("write with the right credentials: %v", err)

@@ -1,16 +1,15 @@
 package elasticsearch
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
 )
 
@@ -35,29 +34,11 @@ func testConfig(d *esdouble.Double) Config {
 	return cfg
 }
 
-// logBuffer is a concurrency-safe log destination.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newLogger(w *logBuffer) *slog.Logger {
+func newLogger(w *syncbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func newSink(t testing.TB, cfg Config, logs *logBuffer) *Sink {
+func newSink(t testing.TB, cfg Config, logs *syncbuf.Buffer) *Sink {
 	t.Helper()
 	var l *slog.Logger
 	if logs != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
 )
 
@@ -23,7 +24,7 @@ func TestSetupIsIdempotent(t *testing.T) {
 	d := esdouble.New()
 	defer d.Close()
 	cfg := testConfig(d)
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 
 	if err := Check(tctx(t), cfg); err == nil || !strings.Contains(err.Error(), SetupCommand) || !strings.Contains(err.Error(), `index template "entra-sspr" is missing`) {
 		t.Errorf("Check before setup: %v", err)

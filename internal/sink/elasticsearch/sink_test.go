@@ -12,6 +12,7 @@ import (
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
+	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 )
 
 var nov = time.Date(2026, 11, 14, 9, 30, 0, 0, time.UTC)
@@ -183,7 +184,7 @@ func TestOutageLosesNothing(t *testing.T) {
 	cfg.Bulk.MaxDocs = 100
 	cfg.Bulk.MaxBytes = 32 << 10 // the 1000 documents are ~1 MB: 30+ requests
 	cfg.Bulk.MaxInFlight = 2
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	s := newSink(t, cfg, logs)
 	if err := s.Write(tctx(t), events("before", 10, nov)); err != nil {
 		t.Fatal(err)
@@ -227,7 +228,7 @@ func TestOutageLosesNothing(t *testing.T) {
 
 func TestForbiddenIsRetriedNotRejected(t *testing.T) {
 	d, cfg := setupDouble(t)
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	s := newSink(t, cfg, logs)
 	d.Forbid(true)
 	done := make(chan error, 1)

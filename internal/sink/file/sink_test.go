@@ -18,6 +18,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
+	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 )
 
 type fakeClock struct {
@@ -39,24 +40,6 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-// lockedBuffer is a concurrency-safe stand-in for standard output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func doc(id string) ecs.Event {
@@ -194,7 +177,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestStdoutMode(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	s := newSink(t, DefaultConfig(), WithStdout(&out))
 	in := docs("a", 5)
 	in[2].UserAgent.Original = "Mozilla/5.0 <x> & \"y\""
@@ -481,7 +464,7 @@ func TestConcurrentWritesSerialized(t *testing.T) {
 	const writers, calls, perCall = 6, 40, 7
 	for _, mode := range []string{"file", "stdout"} {
 		t.Run(mode, func(t *testing.T) {
-			var out lockedBuffer
+			var out syncbuf.Buffer
 			path := filepath.Join(t.TempDir(), "out.ndjson")
 			cfg := Config{Enabled: true, Path: path, MaxBytes: 20 << 10}
 			if mode == "stdout" {
@@ -651,7 +634,7 @@ func TestNewErrors(t *testing.T) {
 }
 
 func TestCanceledContext(t *testing.T) {
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	s := newSink(t, DefaultConfig(), WithStdout(&out))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -13,7 +13,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
+	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/kafkabroker"
 )
 
@@ -270,24 +270,6 @@ func TestBrokerOutageLosesNothing(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 func saslConfig(t testing.TB, b *kafkabroker.Broker, mech, password string) Config {
 	cfg := testConfig(t, b, 1)
 	cfg.Brokers = []string{b.SASLAddr()}
@@ -309,7 +291,7 @@ func TestWrongCredentials(t *testing.T) {
 	cfg.ErrorLogInterval = time.Hour
 	cfg.Retry.InitialBackoff = 20 * time.Millisecond
 	cfg.Retry.MaxBackoff = 200 * time.Millisecond
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	s := newSink(t, cfg, slog.New(slog.NewJSONHandler(&logs, nil)))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)

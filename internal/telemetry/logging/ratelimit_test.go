@@ -1,7 +1,6 @@
 package logging
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -9,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 )
 
 type fakeClock struct {
@@ -23,25 +24,11 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// syncBuffer is a buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
 // lines parses and empties the buffer.
-func (b *syncBuffer) lines(t *testing.T) []map[string]any {
+func lines(t *testing.T, b *syncbuf.Buffer) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(b.Take()), "\n") {
 		if l == "" {
 			continue
 		}
@@ -51,12 +38,11 @@ func (b *syncBuffer) lines(t *testing.T) []map[string]any {
 		}
 		out = append(out, m)
 	}
-	b.buf.Reset()
 	return out
 }
 
-func newLimited(interval time.Duration, now func() time.Time) (*slog.Logger, *Handler, *syncBuffer) {
-	buf := &syncBuffer{}
+func newLimited(interval time.Duration, now func() time.Time) (*slog.Logger, *Handler, *syncbuf.Buffer) {
+	buf := &syncbuf.Buffer{}
 	h := NewHandler(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}), Options{RepeatInterval: interval, Now: now})
 	return slog.New(h), h, buf
 }
@@ -75,7 +61,7 @@ func TestRateLimitRepeatedRecords(t *testing.T) {
 	kafka.Error("write failed, retrying", "attempt", 9) // other level
 	kafka.Warn("other message")
 
-	got := buf.lines(t)
+	got := lines(t, buf)
 	if len(got) != 4 {
 		t.Fatalf("want 4 lines, got %d: %v", len(got), got)
 	}
@@ -87,7 +73,7 @@ func TestRateLimitRepeatedRecords(t *testing.T) {
 	// the four held back first, with the last one's attributes.
 	clk.advance(15 * time.Second)
 	kafka.Warn("write failed, retrying", "attempt", 6)
-	got = buf.lines(t)
+	got = lines(t, buf)
 	if len(got) != 2 {
 		t.Fatalf("want summary and record, got %v", got)
 	}
@@ -103,13 +89,13 @@ func TestRateLimitRepeatedRecords(t *testing.T) {
 	// Held-back records are summarised on Flush.
 	kafka.Warn("write failed, retrying", "attempt", 7)
 	kafka.Warn("write failed, retrying", "attempt", 8)
-	if got = buf.lines(t); len(got) != 0 {
+	if got = lines(t, buf); len(got) != 0 {
 		t.Fatalf("held records written: %v", got)
 	}
 	if err := h.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	got = buf.lines(t)
+	got = lines(t, buf)
 	if len(got) != 1 || got[0][RepeatedKey] != 2.0 || got[0]["attempt"] != 8.0 {
 		t.Fatalf("flush: %v", got)
 	}
@@ -117,7 +103,7 @@ func TestRateLimitRepeatedRecords(t *testing.T) {
 	if err := h.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got = buf.lines(t); len(got) != 0 {
+	if got = lines(t, buf); len(got) != 0 {
 		t.Fatalf("second flush: %v", got)
 	}
 }
@@ -129,7 +115,7 @@ func TestRateLimitSummaryRedacted(t *testing.T) {
 		log.Error("dial failed", "error", "Post https://elastic:hunter2-pw@es:9200/_bulk: refused")
 	}
 	_ = h.Flush(context.Background())
-	out := buf.lines(t)
+	out := lines(t, buf)
 	if len(out) != 2 || out[1][RepeatedKey] != 2.0 {
 		t.Fatalf("%v", out)
 	}
@@ -145,7 +131,7 @@ func TestRateLimitOff(t *testing.T) {
 	for range 3 {
 		log.Info("same")
 	}
-	if n := len(buf.lines(t)); n != 3 {
+	if n := len(lines(t, buf)); n != 3 {
 		t.Fatalf("rate limiting off but %d lines", n)
 	}
 }
@@ -172,7 +158,7 @@ func TestRateLimitConcurrent(t *testing.T) {
 	_ = h.Flush(context.Background())
 	// Every record is either written or counted in a summary.
 	total := 0
-	for _, l := range buf.lines(t) {
+	for _, l := range lines(t, buf) {
 		if r, ok := l[RepeatedKey].(float64); ok {
 			total += int(r)
 		} else {
@@ -202,7 +188,7 @@ func TestRunWritesDueSummaries(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	var got []map[string]any
 	for time.Now().Before(deadline) {
-		got = append(got, buf.lines(t)...)
+		got = append(got, lines(t, buf)...)
 		if len(got) >= 2 {
 			break
 		}

@@ -19,9 +19,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 )
 
 // DepsScript installs what the emulator needs.
@@ -41,7 +42,7 @@ type Emulator struct {
 	ControlPort int
 
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	done   chan struct{}
 	http   *http.Client
 }
@@ -123,7 +124,7 @@ func Start(t testing.TB, opts Options) *Emulator {
 	if err != nil {
 		t.Fatalf("eventhubs emulator: %v", err)
 	}
-	e := &Emulator{Hub: opts.Hub, Partitions: opts.Partitions, cmd: cmd, stderr: &lockedBuffer{},
+	e := &Emulator{Hub: opts.Hub, Partitions: opts.Partitions, cmd: cmd, stderr: &syncbuf.Buffer{},
 		done: make(chan struct{}), http: &http.Client{Timeout: 30 * time.Second}}
 	cmd.Stderr = e.stderr
 	if err := cmd.Start(); err != nil {
@@ -261,22 +262,4 @@ func (e *Emulator) call(method, path string, body []byte, out any) error {
 		return nil
 	}
 	return json.Unmarshal(data, out)
-}
-
-// lockedBuffer collects the process's stderr for failure messages.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
