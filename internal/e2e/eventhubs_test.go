@@ -427,10 +427,22 @@ func TestStorageOutageLongerThanRetries(t *testing.T) {
 }
 
 func storageOutage(t *testing.T, outage time.Duration) {
+	outageRecovers(t, time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC), outage,
+		func(env *ehEnv) error { return env.az.Stop() },
+		func(env *ehEnv) error { return env.az.Start() })
+}
+
+// outageRecovers runs one fault through a running exporter: a third of the
+// stream is delivered and checkpointed, then begin starts the fault; the
+// second third is published during it and the last third after end (nil
+// when the fault ends by itself) lifts it. Everything must be delivered,
+// the checkpoints must reach the last events without ever going back, and
+// every body they cover must be in the output.
+func outageRecovers(t *testing.T, day time.Time, outage time.Duration, begin, end func(*ehEnv) error) {
 	seed := testSeed(t)
 	records := envInt(t, "SSPR_E2E_RECORDS", 5000)
 	env := newEHEnv(t)
-	bodies := genBodies(t, seed, records, time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC))
+	bodies := genBodies(t, seed, records, day)
 	third := len(bodies) / 3
 	cfg := env.config("a")
 	p := newProc(t, env.dir, "a", cfg.toml())
@@ -441,18 +453,20 @@ func storageOutage(t *testing.T, outage time.Duration) {
 	waitFor(t, time.Minute, "first third checkpointed", checkpointsAt(t, env), p)
 	before := env.checkpoints(t)
 
-	if err := env.az.Stop(); err != nil {
+	if err := begin(env); err != nil {
 		t.Fatal(err)
 	}
 	env.led.publishSpread(t, env.emu, bodies[third:2*third])
 	time.Sleep(outage)
-	if err := env.az.Start(); err != nil {
-		t.Fatal(err)
+	if end != nil {
+		if err := end(env); err != nil {
+			t.Fatal(err)
+		}
 	}
 	env.led.publishSpread(t, env.emu, bodies[2*third:])
 
 	waitFor(t, 3*time.Minute, "every body after the outage delivered", allDelivered(t, env.led, p, cfg.FilePath), p)
-	waitFor(t, 2*time.Minute, "checkpoints advancing to the last events", checkpointsAt(t, env), p)
+	waitFor(t, 2*time.Minute, "checkpoints at the last events", checkpointsAt(t, env), p)
 	after := env.checkpoints(t)
 	for part, cp := range before {
 		if after[part].seq < cp.seq {
@@ -505,36 +519,7 @@ func TestFileSinkAfterTornLine(t *testing.T) {
 // (longer than a reconnect attempt); the exporter reconnects by itself and
 // delivers what arrived meanwhile, and its checkpoints never go back.
 func TestHubOutageRecovers(t *testing.T) {
-	seed := testSeed(t)
-	records := envInt(t, "SSPR_E2E_RECORDS", 5000)
-	env := newEHEnv(t)
-	bodies := genBodies(t, seed, records, time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC))
-	third := len(bodies) / 3
-	cfg := env.config("a")
-	p := newProc(t, env.dir, "a", cfg.toml())
-	p.Start(t)
-
-	env.led.publishSpread(t, env.emu, bodies[:third])
-	waitFor(t, 2*time.Minute, "first third delivered", allDelivered(t, env.led, p, cfg.FilePath), p)
-	waitFor(t, time.Minute, "first third checkpointed", checkpointsAt(t, env), p)
-	before := env.checkpoints(t)
-
 	const outage = 15 * time.Second
-	if err := env.emu.RefuseConnections(outage); err != nil {
-		t.Fatal(err)
-	}
-	env.led.publishSpread(t, env.emu, bodies[third:2*third])
-	time.Sleep(outage)
-	env.led.publishSpread(t, env.emu, bodies[2*third:])
-
-	waitFor(t, 3*time.Minute, "every body after the outage delivered", allDelivered(t, env.led, p, cfg.FilePath), p)
-	waitFor(t, 2*time.Minute, "checkpoints at the last events", checkpointsAt(t, env), p)
-	after := env.checkpoints(t)
-	for part, cp := range before {
-		if after[part].seq < cp.seq {
-			t.Errorf("partition %s checkpoint went back from %d to %d", part, cp.seq, after[part].seq)
-		}
-	}
-	p.Stop(t)
-	t.Logf("warnings and errors logged: %v", p.logProblems())
+	outageRecovers(t, time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC), outage,
+		func(env *ehEnv) error { return env.emu.RefuseConnections(outage) }, nil)
 }

@@ -330,12 +330,20 @@ func (p *parser) skip(pos int) (int, error) {
 			i++
 		}
 	}
+	return p.needMore(pos, i, "unexpected end of input")
+}
+
+// needMore asks for more of the value that starts at the buffer index
+// pos: it returns -1 once the buffer was refilled (the caller scans again),
+// or, at the end of input, a syntax error msg at the buffer index at as it
+// was before the refill.
+func (p *parser) needMore(pos, at int, msg string) (int, error) {
 	_, ok, err := p.more(pos)
 	if err != nil {
 		return 0, err
 	}
 	if !ok {
-		return 0, p.syntax(i-p.takeShift(), "unexpected end of input")
+		return 0, p.syntax(at-p.takeShift(), "%s", msg)
 	}
 	return -1, nil
 }
@@ -349,42 +357,21 @@ func (p *parser) str(pos int) (int, error) {
 	for {
 		i += stringStop(s.buf[i:s.end])
 		if i >= s.end {
-			_, ok, err := p.more(pos)
-			if err != nil {
-				return 0, err
-			}
-			if !ok {
-				return 0, p.syntax(i-p.takeShift(), "unterminated string")
-			}
-			return -1, nil
+			return p.needMore(pos, i, "unterminated string")
 		}
 		switch c := s.buf[i]; c {
 		case '"':
 			return i + 1, nil
 		case '\\':
 			if i+1 >= s.end {
-				_, ok, err := p.more(pos)
-				if err != nil {
-					return 0, err
-				}
-				if !ok {
-					return 0, p.syntax(i, "unterminated string")
-				}
-				return -1, nil
+				return p.needMore(pos, i, "unterminated string")
 			}
 			switch s.buf[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if i+6 > s.end {
-					_, ok, err := p.more(pos)
-					if err != nil {
-						return 0, err
-					}
-					if !ok {
-						return 0, p.syntax(i, "unterminated string")
-					}
-					return -1, nil
+					return p.needMore(pos, i, "unterminated string")
 				}
 				for _, h := range s.buf[i+2 : i+6] {
 					if !isHex(h) {
@@ -427,14 +414,7 @@ func (p *parser) scalar(pos int) (int, error) {
 	}
 	if lit != nil {
 		if pos+len(lit) > s.end {
-			_, ok, err := p.more(pos)
-			if err != nil {
-				return 0, err
-			}
-			if !ok {
-				return 0, p.syntax(pos-p.takeShift(), "truncated literal")
-			}
-			return -1, nil
+			return p.needMore(pos, pos, "truncated literal")
 		}
 		if !bytes.Equal(s.buf[pos:pos+len(lit)], lit) {
 			return 0, p.syntax(pos, "invalid literal")

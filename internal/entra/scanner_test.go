@@ -120,3 +120,43 @@ func TestScannerTooLarge(t *testing.T) {
 		}
 	}
 }
+
+// TestSyntaxErrorOffsetAtEnd: input that ends inside a value is reported
+// at the same stream offset however the input was read: a cut-short escape
+// or literal where it starts, a plain unterminated string at the end.
+func TestSyntaxErrorOffsetAtEnd(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{
+		{"{\"b\":1}\n{\"a\":\"x\\", 15},
+		{"{\"b\":1}\n{\"a\":\"x\\u00", 15},
+		{"{\"b\":1}\n{\"a\":\"xy", 16},
+		{"{\"b\":1}\n{\"a\":tr", 13},
+	} {
+		for _, mode := range []string{"whole", "onebyte"} {
+			var r io.Reader = strings.NewReader(tc.in)
+			if mode == "onebyte" {
+				r = iotest.OneByteReader(r)
+			}
+			sc := NewScanner(r, 0)
+			var se *SyntaxError
+			for {
+				v, err := sc.Next()
+				if err != nil {
+					break
+				}
+				if errors.As(v.Err, &se) {
+					break
+				}
+			}
+			if se == nil {
+				t.Errorf("%q/%s: no syntax error", tc.in, mode)
+				continue
+			}
+			if se.Offset != tc.want || se.Line != 2 {
+				t.Errorf("%q/%s: error at offset %d line %d (%v), want offset %d line 2", tc.in, mode, se.Offset, se.Line, se, tc.want)
+			}
+		}
+	}
+}
