@@ -53,8 +53,8 @@ type Recorder interface {
 	// BatchDone reports a batch whose ack was called: what its records
 	// became, how long it took from read to ack, and the ack's error.
 	BatchDone(c Counts, dur time.Duration, err error)
-	// DeadLetter reports one dead letter; reason is a class from
-	// ReasonClass, never a raw error text.
+	// DeadLetter reports one dead letter; reason is its deadletter.Reason
+	// (see ReasonClass), never a raw error text.
 	DeadLetter(stage, reason string)
 	// SinkWrite reports one Write call of a sink with its document count.
 	SinkWrite(sink string, docs int, dur time.Duration, err error)
@@ -157,7 +157,7 @@ func New(opts ...Option) *Metrics {
 	m.byAction = f.counterVec("documents_total", "SSPR documents emitted, by event.action.", "action")
 	m.byOutcome = f.counterVec("documents_by_outcome_total", "SSPR documents emitted, by event.outcome (success, failure, unknown).", "outcome")
 	m.dropped = f.counterVec("records_dropped_total", "Records dropped on purpose: not_sspr (not an SSPR activity) or unsupported (SSPR activity of a retired schema).", "reason")
-	m.deadLetters = f.counterVec("dead_letters_total", "Dead letters written, by stage (decode, normalize, sink) and reason class.", "stage", "reason")
+	m.deadLetters = f.counterVec("dead_letters_total", "Dead letters written, by stage (decode, normalize, sink) and reason code (the dead letter's reason key).", "stage", "reason")
 	m.batches = f.counterVec("batches_total", "Batches acknowledged, by result: ok (every document durable or dead-lettered) or error (not delivered, not checkpointed).", "result")
 	m.batchBodies = f.histogram("batch_bodies", "Bodies (events, values) per batch read from the source.", sizeBuckets)
 	m.batchDocs = f.histogram("batch_documents", "SSPR documents per batch.", sizeBuckets)
