@@ -45,6 +45,20 @@ func binary(t *testing.T) string {
 	return binPath
 }
 
+// start runs the command with args, its stderr collected; the test's end
+// kills it if it still runs.
+func start(t *testing.T, bin string, args ...string) (*osexec.Cmd, *syncbuf.Buffer) {
+	t.Helper()
+	cmd := osexec.Command(bin, args...)
+	stderr := &syncbuf.Buffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return cmd, stderr
+}
+
 // waitUntil polls cond until it holds or the deadline passes.
 func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
@@ -143,13 +157,7 @@ format = "json"
 [telemetry]
 address = ""
 `)
-	cmd := osexec.Command(bin, "run", "--config", cfg)
-	var stderr syncbuf.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	cmd, stderr := start(t, bin, "run", "--config", cfg)
 	waitUntil(t, "the exporter to start", time.Minute, func() bool { return strings.Contains(stderr.String(), "exporter started") })
 	es.SetDown(true)
 	before := es.Stats().Requests

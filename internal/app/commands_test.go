@@ -3,10 +3,13 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,5 +165,43 @@ address = "127.0.0.1:0"
 		if got := series(mfs, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
+	}
+}
+
+// TestReplayStopsOnSignalWhileStdinIsSilent: a signal ends a replay whose
+// standard input sends nothing more, with the signal's status and a
+// summary that says it was interrupted.
+func TestReplayStopsOnSignalWhileStdinIsSilent(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	var stderr, stdout syncbuf.Buffer
+	ctx, cancel := context.WithCancelCause(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Replay(ctx, nil, Std{In: pr, Out: &stdout, Err: &stderr}) }()
+	if _, err := pw.Write([]byte(reset("1", "success") + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(stdout.String(), `"id":"1"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no document; stderr %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel(&Interrupt{Signal: syscall.SIGTERM})
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("replay did not stop while its stdin was silent")
+	}
+	var exit *ExitError
+	if !errors.As(err, &exit) || exit.Code != 143 {
+		t.Fatalf("replay returned %v, want exit status 143", err)
+	}
+	var sum map[string]any
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if json.Unmarshal([]byte(lines[len(lines)-1]), &sum) != nil || sum["interrupted"] != true || sum["sspr"] != 1.0 {
+		t.Errorf("summary %q", stderr.String())
 	}
 }

@@ -241,8 +241,12 @@ func TestPipelineGraceExpiryDoesNotAck(t *testing.T) {
 	<-waitRead(src)
 	cancel()
 	err := <-done
-	if err == nil {
-		t.Fatal("Run returned nil though the batch was never delivered")
+	var ue *UndeliveredError
+	if !errors.As(err, &ue) || ue.Batches != 1 {
+		t.Fatalf("Run returned %v, want an *UndeliveredError for 1 batch", err)
+	}
+	if strings.Contains(err.Error(), "context canceled") || !strings.Contains(err.Error(), "read again") {
+		t.Errorf("error %q", err)
 	}
 	if src.acks[0] == nil {
 		t.Error("undelivered batch acked as delivered")
