@@ -115,7 +115,7 @@ func (m *memSink) ids() []string {
 	return out
 }
 
-func testDecoder(t *testing.T) Decoder {
+func testDecoder(t testing.TB) Decoder {
 	t.Helper()
 	cat, err := sspr.NewCatalog(nil)
 	if err != nil {
