@@ -45,7 +45,6 @@ const (
 	ReasonNoTime             Reason = "no_time"             // an SSPR record without a usable time
 	ReasonNormalize          Reason = "normalize"           // any other normalization failure
 	ReasonSinkRejected       Reason = "sink_rejected"       // a sink refused the document
-	ReasonSourceError        Reason = "source_error"        // the source could not produce the input
 	ReasonUnsupportedVersion Reason = "unsupported_version" // a dead letter of a format version this build does not know
 	ReasonRedrive            Reason = "redrive"             // a dead-letter line that cannot be re-driven (malformed, bad raw_base64)
 	ReasonInvalidDocument    Reason = "invalid_document"    // a re-driven sink dead letter whose document this exporter could not have produced
@@ -53,7 +52,7 @@ const (
 
 var reasons = []Reason{
 	ReasonInvalidJSON, ReasonTooLarge, ReasonNotObject, ReasonBadEnvelope, ReasonEmpty, ReasonNoTime,
-	ReasonNormalize, ReasonSinkRejected, ReasonSourceError, ReasonUnsupportedVersion, ReasonRedrive, ReasonInvalidDocument,
+	ReasonNormalize, ReasonSinkRejected, ReasonUnsupportedVersion, ReasonRedrive, ReasonInvalidDocument,
 }
 
 // Known reports whether r is one of the reasons above.
