@@ -43,7 +43,7 @@ func run(args []string, std app.Std) int {
 		return 2
 	}
 	cmd, rest := args[0], args[1:]
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	var err error
 	switch cmd {
@@ -68,6 +68,29 @@ func run(args []string, std app.Std) int {
 		cmd = ""
 	}
 	return exitCode(err, cmd, std.Err)
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM with an *app.Interrupt
+// naming the signal as its cause, so that a command can exit with the
+// status that signal calls for.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case s := <-sigs:
+			cancel(&app.Interrupt{Signal: s})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel(nil)
+		<-done
+	}
 }
 
 // exitCode prints err in one line (with a hint for usage errors) and maps

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -131,18 +130,31 @@ func TestReplayStdinAndDeadLetters(t *testing.T) {
 
 func TestReplayUsageErrors(t *testing.T) {
 	good := write(t, "good.json", rec("1"))
-	for _, tc := range []struct {
+	type usageCase struct {
 		name string
 		args []string
 		want string
-	}{
+	}
+	cases := []usageCase{
 		{"missing file checked before reading", []string{"replay", good, "/nonexistent/x.json"}, "no such file"},
 		{"empty glob", []string{"replay", filepath.Join(t.TempDir(), "*.json")}, "no file matches"},
 		{"bad flag", []string{"replay", "--nope"}, "flag provided but not defined"},
 		{"unknown command", []string{"frobnicate"}, "unknown command"},
 		{"run without config", []string{"run"}, "--config FILE is required"},
 		{"missing config", []string{"run", "--config", "/nonexistent.toml"}, "no such file"},
-	} {
+		{"negative max body", []string{"replay", "--max-body-bytes", "-1", good}, "--max-body-bytes"},
+		{"dead letter in a missing directory", []string{"replay", "--dead-letter", "/nonexistent/dir/dl.ndjson", good}, "--dead-letter"},
+		{"dead letter is a directory", []string{"replay", "--dead-letter", t.TempDir(), good}, "--dead-letter"},
+		{"flag after a file still parsed", []string{"replay", good, "--nope"}, "flag provided but not defined"},
+	}
+	if os.Geteuid() != 0 { // root writes anywhere
+		readOnly := filepath.Join(t.TempDir(), "ro")
+		if err := os.Mkdir(readOnly, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, usageCase{"dead letter not writable", []string{"replay", "--dead-letter", filepath.Join(readOnly, "dl.ndjson"), good}, "--dead-letter"})
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := exec(t, "", tc.args...)
 			if r.code != 2 {
@@ -229,10 +241,7 @@ address = "127.0.0.1:0"
 // TestRunFollowStopsCleanlyOnSIGTERM runs the real binary: it follows a
 // file that grows, then SIGTERM makes it finish its work and exit 0.
 func TestRunFollowStopsCleanlyOnSIGTERM(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "sspr-exporter")
-	if out, err := osexec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := binary(t)
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.json")
 	if err := os.WriteFile(in, []byte(rec("1")+"\n"), 0o644); err != nil {
@@ -251,13 +260,7 @@ level = "error"
 [telemetry]
 address = ""
 `)
-	cmd := osexec.Command(bin, "run", "--config", cfg)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	cmd, stderr := start(t, bin, "run", "--config", cfg)
 	waitFor := func(n int) {
 		t.Helper()
 		for i := 0; i < 1000; i++ {

@@ -72,10 +72,23 @@ func Decoder(cfg config.Config) (pipeline.Decoder, error) {
 	}, nil
 }
 
+// Option changes what Build wires.
+type Option func(*buildOptions)
+
+type buildOptions struct{ redrive bool }
+
+// WithRedrive makes the pipeline process dead-letter lines of its input
+// again (replay). Without it they are ordinary input.
+func WithRedrive() Option { return func(o *buildOptions) { o.redrive = true } }
+
 // Build wires the exporter described by cfg. Inputs are checked before
 // anything is read: a missing input is a *UsageError. With tel, every
 // component reports to its metrics and readiness checks.
-func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telemetry) (*Exporter, error) {
+func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telemetry, opts ...Option) (*Exporter, error) {
+	var bo buildOptions
+	for _, o := range opts {
+		o(&bo)
+	}
 	ex := &Exporter{}
 	var rec metrics.Recorder = metrics.Nop{}
 	if tel != nil {
@@ -194,6 +207,7 @@ func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telem
 
 	ex.Pipeline = pipeline.New(src, sinks, metrics.DeadLetters(dl, rec), pipeline.Options{
 		Decoder:       dec,
+		Redrive:       bo.redrive,
 		MaxInFlight:   cfg.Pipeline.MaxInFlight,
 		ShutdownGrace: cfg.Pipeline.ShutdownGrace,
 		Logger:        logger.With("component", "pipeline"),

@@ -20,10 +20,18 @@ const FileSuffix = "_FILE"
 // array-of-tables keys: SSPR_CLASSIFY_ACTIVITIES_<N>_NAME.
 const IndexPlaceholder = "<N>"
 
+// PathEnv names the variable that gives the configuration file's path to
+// the commands when their --config flag is not set.
+const PathEnv = "SSPR_CONFIG"
+
+// PathFromEnv returns the configuration file's path that environ gives in
+// PathEnv, or "".
+func PathFromEnv(environ []string) string { return parseEnviron(environ)[PathEnv] }
+
 // notKeys are SSPR_* variables with other meanings, which must not be
 // reported as unknown overrides: the configuration file's path for the
 // command, and the test harness's switches.
-var notKeys = []string{"SSPR_CONFIG", "SSPR_REQUIRE_SERVERS", "SSPR_TEST_CACHE"}
+var notKeys = []string{PathEnv, "SSPR_REQUIRE_SERVERS", "SSPR_TEST_CACHE"}
 
 // EnvName returns the environment variable that overrides the key at path:
 // SSPR_ then the path upper-cased with '.' and '-' as '_'. An element of an

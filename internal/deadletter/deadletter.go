@@ -4,10 +4,12 @@ package deadletter
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -28,14 +30,51 @@ const (
 	StageSink      = "sink"
 )
 
+// Reason is the machine-readable cause of a dead letter: one of a small,
+// fixed set, so that it can label metrics and be matched by consumers
+// without parsing the error text.
+type Reason string
+
+// Reasons.
+const (
+	ReasonInvalidJSON        Reason = "invalid_json"        // input that is not valid JSON, or a record JSON could not decode
+	ReasonTooLarge           Reason = "too_large"           // a value over decode.max_body_bytes (payload truncated)
+	ReasonNotObject          Reason = "not_object"          // a record that is not a JSON object
+	ReasonBadEnvelope        Reason = "bad_envelope"        // an object whose records or value member is not an array
+	ReasonEmpty              Reason = "empty"               // a message or payload that holds no records
+	ReasonNoTime             Reason = "no_time"             // an SSPR record without a usable time
+	ReasonNormalize          Reason = "normalize"           // any other normalization failure
+	ReasonSinkRejected       Reason = "sink_rejected"       // a sink refused the document
+	ReasonUnsupportedVersion Reason = "unsupported_version" // a dead letter of a format version this build does not know
+	ReasonRedrive            Reason = "redrive"             // a dead-letter line that cannot be re-driven (malformed, bad raw_base64)
+	ReasonInvalidDocument    Reason = "invalid_document"    // a re-driven sink dead letter whose document this exporter could not have produced
+)
+
+var reasons = []Reason{
+	ReasonInvalidJSON, ReasonTooLarge, ReasonNotObject, ReasonBadEnvelope, ReasonEmpty, ReasonNoTime,
+	ReasonNormalize, ReasonSinkRejected, ReasonUnsupportedVersion, ReasonRedrive, ReasonInvalidDocument,
+}
+
+// Known reports whether r is one of the reasons above.
+func (r Reason) Known() bool {
+	for _, k := range reasons {
+		if r == k {
+			return true
+		}
+	}
+	return false
+}
+
 // Record is one dead letter.
 type Record struct {
-	DeadLetter int             `json:"dead_letter"`
-	Time       string          `json:"time"`
-	Stage      string          `json:"stage"`
-	Sink       string          `json:"sink,omitempty"`
-	Source     stream.Position `json:"source"`
-	Error      string          `json:"error"`
+	DeadLetter int    `json:"dead_letter"`
+	Time       string `json:"time"`
+	Stage      string `json:"stage"`
+	// Reason is empty only in dead letters written before it existed.
+	Reason Reason          `json:"reason,omitempty"`
+	Sink   string          `json:"sink,omitempty"`
+	Source stream.Position `json:"source"`
+	Error  string          `json:"error"`
 	// Exactly one of Raw and RawBase64 is set: Raw when the payload is valid
 	// UTF-8, RawBase64 otherwise, so the line stays valid JSON either way.
 	Raw       *string `json:"raw,omitempty"`
@@ -48,11 +87,12 @@ type Record struct {
 
 // New builds a record for payload at pos. now is passed in so callers (and
 // tests) decide the clock.
-func New(now time.Time, stage string, pos stream.Position, err error, payload []byte) Record {
+func New(now time.Time, stage string, reason Reason, pos stream.Position, err error, payload []byte) Record {
 	r := Record{
 		DeadLetter: FormatVersion,
 		Time:       now.UTC().Format(time.RFC3339Nano),
 		Stage:      stage,
+		Reason:     reason,
 		Source:     pos,
 		Error:      err.Error(),
 	}
@@ -102,26 +142,60 @@ func (r *Record) Payload() ([]byte, error) {
 
 var marker = []byte(`"dead_letter"`)
 
+// ErrNotDeadLetter is returned by Decode for a line that is not a dead letter.
+var ErrNotDeadLetter = errors.New("not a dead letter")
+
+// VersionError is a dead letter of a format version this build does not
+// know: its layout must not be guessed at.
+type VersionError struct{ Version int }
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("dead letter format version %d is not supported (this build reads version %d)", e.Version, FormatVersion)
+}
+
+// Decode reads a dead-letter line. It returns an error wrapping
+// ErrNotDeadLetter when line is not one (not a JSON object with the marker
+// key and a stage), and a *VersionError when its version is unknown.
+func Decode(line []byte) (Record, error) {
+	trimmed := bytes.TrimSpace(line)
+	if len(trimmed) == 0 || trimmed[0] != '{' || !bytes.Contains(trimmed, marker) {
+		return Record{}, ErrNotDeadLetter
+	}
+	// The version is read alone first: a later version may have changed
+	// the type of any other key.
+	var head struct {
+		DeadLetter *int `json:"dead_letter"`
+	}
+	if err := json.Unmarshal(trimmed, &head); err != nil || head.DeadLetter == nil {
+		return Record{}, fmt.Errorf("%w: no dead_letter version", ErrNotDeadLetter)
+	}
+	if v := *head.DeadLetter; v > FormatVersion {
+		return Record{}, &VersionError{Version: v}
+	} else if v < 1 {
+		return Record{}, fmt.Errorf("%w: dead_letter version %d", ErrNotDeadLetter, v)
+	}
+	var r Record
+	if err := json.Unmarshal(trimmed, &r); err != nil {
+		return Record{}, fmt.Errorf("%w: %w", ErrNotDeadLetter, err)
+	}
+	if r.Stage == "" {
+		return Record{}, fmt.Errorf("%w: no stage", ErrNotDeadLetter)
+	}
+	return r, nil
+}
+
 // Parse recognises a dead-letter line. ok is false when line is not one
 // (it does not carry the marker key with a known version).
 func Parse(line []byte) (r Record, ok bool) {
-	trimmed := bytes.TrimSpace(line)
-	if len(trimmed) == 0 || trimmed[0] != '{' || !bytes.Contains(trimmed, marker) {
-		return Record{}, false
-	}
-	if err := json.Unmarshal(trimmed, &r); err != nil {
-		return Record{}, false
-	}
-	if r.DeadLetter < 1 || r.DeadLetter > FormatVersion || r.Stage == "" {
-		return Record{}, false
-	}
-	return r, true
+	r, err := Decode(line)
+	return r, err == nil
 }
 
 // Writer records dead letters. Implementations are safe for concurrent use.
 type Writer interface {
-	// Write stores r durably (as far as the medium allows) before returning.
-	Write(r Record) error
+	// Write stores r durably (as far as the medium allows) before
+	// returning; ctx bounds how long it may try.
+	Write(ctx context.Context, r Record) error
 }
 
 // NDJSON writes one record per line to an io.Writer.
@@ -134,8 +208,9 @@ type NDJSON struct {
 // NewNDJSON returns a writer of dead-letter lines to w.
 func NewNDJSON(w io.Writer) *NDJSON { return &NDJSON{w: w} }
 
-// Write encodes r as one line.
-func (d *NDJSON) Write(r Record) error {
+// Write encodes r as one line. A local write is not interrupted: ctx is
+// not consulted.
+func (d *NDJSON) Write(_ context.Context, r Record) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.buf.Reset()

@@ -49,3 +49,25 @@ func BenchmarkDecodeClassifyNormalizeEncode(b *testing.B) {
 	}
 	b.ReportMetric(float64(st.Records)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// BenchmarkValidDocument is the cost of checking one re-driven sink
+// document against the document schema (replay of sink dead letters only).
+func BenchmarkValidDocument(b *testing.B) {
+	bodies, _ := benchBodies(b, 2000)
+	cat, err := sspr.NewCatalog(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res := (&Decoder{Catalog: cat, Now: time.Now}).Decode(bodies)
+	if len(res.Docs) == 0 {
+		b.Fatal("no documents")
+	}
+	doc := res.Docs[0].AppendJSON(nil)
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ValidDocument(doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

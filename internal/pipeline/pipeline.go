@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
@@ -26,6 +27,10 @@ type NamedSink struct {
 // Options configure a Pipeline.
 type Options struct {
 	Decoder Decoder
+	// Redrive puts a Redriver in front of the Decoder: dead-letter lines
+	// in the input are processed again. Only replay sets it; from any
+	// other input a record shaped like a dead letter is an ordinary record.
+	Redrive bool
 	// MaxInFlight is how many batches are processed at once. Batches of a
 	// file source are then finished out of order; replay uses 1.
 	MaxInFlight int
@@ -45,6 +50,8 @@ type Pipeline struct {
 	dl    deadletter.Writer
 	opts  Options
 
+	decode func([]stream.Body) Result
+
 	mu     sync.Mutex
 	counts Counts
 	dead   int64
@@ -62,22 +69,42 @@ func New(src stream.Source, sinks []NamedSink, dl deadletter.Writer, opts Option
 	if opts.Decoder.Now == nil {
 		opts.Decoder.Now = time.Now
 	}
-	return &Pipeline{src: src, sinks: sinks, dl: dl, opts: opts}
+	p := &Pipeline{src: src, sinks: sinks, dl: dl, opts: opts}
+	p.decode = p.opts.Decoder.Decode
+	if opts.Redrive {
+		p.decode = Redriver{Decoder: &p.opts.Decoder}.Decode
+	}
+	return p
 }
 
-// Run reads until the source ends (nil), ctx is cancelled (nil, after
-// in-flight batches finished or the grace period ran out), or a batch could
-// not be delivered (the error; that batch is not acked).
+// UndeliveredError is what Run returns when the shutdown grace period ran
+// out before every batch in flight was delivered: those batches were not
+// acknowledged (not checkpointed), so their input is read again later.
+type UndeliveredError struct {
+	Batches int64
+	Grace   time.Duration
+}
+
+func (e *UndeliveredError) Error() string {
+	return fmt.Sprintf("shutdown grace period (%s) ran out with %d batch(es) not delivered; they were not checkpointed and will be read again", e.Grace, e.Batches)
+}
+
+// Run reads until the source ends (nil), ctx is cancelled (nil once the
+// batches in flight are delivered; an *UndeliveredError when the grace
+// period ran out first), or a batch could not be delivered (the error;
+// that batch is not acked).
 func (p *Pipeline) Run(ctx context.Context) error {
 	// In-flight work outlives ctx by up to the grace period so that a
 	// shutdown finishes and acks what it already read.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	var graceOver atomic.Bool
 	stopGrace := context.AfterFunc(ctx, func() {
 		t := time.NewTimer(p.opts.ShutdownGrace)
 		defer t.Stop()
 		select {
 		case <-t.C:
+			graceOver.Store(true)
 			cancelWork()
 		case <-workCtx.Done():
 		}
@@ -93,6 +120,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	failed := make(chan struct{})
 	var failedOnce sync.Once
+	// Batches cut short by the end of the grace period failed because
+	// they were stopped, not because anything broke.
+	var undelivered atomic.Int64
 
 	var readErr error
 loop:
@@ -117,6 +147,10 @@ loop:
 			defer wg.Done()
 			defer func() { <-sem }()
 			if err := p.handle(workCtx, batch); err != nil {
+				if graceOver.Load() {
+					undelivered.Add(1)
+					return
+				}
 				fail(err)
 				failedOnce.Do(func() { close(failed) })
 			}
@@ -126,13 +160,16 @@ loop:
 	if firstErr != nil {
 		return firstErr
 	}
+	if n := undelivered.Load(); n > 0 {
+		return &UndeliveredError{Batches: n, Grace: p.opts.ShutdownGrace}
+	}
 	return readErr
 }
 
 // handle processes one batch and acks it.
 func (p *Pipeline) handle(ctx context.Context, b stream.Batch) error {
 	start := time.Now()
-	res := p.opts.Decoder.Decode(b.Bodies)
+	res := p.decode(b.Bodies)
 	err := p.deliver(ctx, &res)
 	if p.opts.Observe != nil {
 		p.opts.Observe(res.Counts, time.Since(start), err)
@@ -156,7 +193,7 @@ func (p *Pipeline) handle(ctx context.Context, b stream.Batch) error {
 // dead-letter output.
 func (p *Pipeline) deliver(ctx context.Context, res *Result) error {
 	for _, r := range res.DeadLetters {
-		if err := p.deadLetter(r); err != nil {
+		if err := p.deadLetter(ctx, r); err != nil {
 			return err
 		}
 	}
@@ -176,7 +213,7 @@ func (p *Pipeline) deliver(ctx context.Context, res *Result) error {
 			if d.Index < 0 || d.Index >= len(res.Docs) {
 				return fmt.Errorf("sink %s rejected document %d of %d", s.Name, d.Index, len(res.Docs))
 			}
-			if err := p.deadLetter(sinkDeadLetter(p.opts.Decoder.Now(), s.Name, res.DocPos[d.Index], d.Err, &res.Docs[d.Index])); err != nil {
+			if err := p.deadLetter(ctx, sinkDeadLetter(p.opts.Decoder.Now(), s.Name, res.DocPos[d.Index], d.Err, &res.Docs[d.Index])); err != nil {
 				return err
 			}
 		}
@@ -186,19 +223,25 @@ func (p *Pipeline) deliver(ctx context.Context, res *Result) error {
 
 // sinkDeadLetter keeps the refused document exactly as the sinks encode it.
 func sinkDeadLetter(now time.Time, sink string, pos stream.Position, reason error, doc *ecs.Event) deadletter.Record {
-	r := deadletter.New(now, deadletter.StageSink, pos, reason, doc.AppendJSON(nil))
+	r := deadletter.New(now, deadletter.StageSink, deadletter.ReasonSinkRejected, pos, reason, doc.AppendJSON(nil))
 	r.Sink = sink
 	return r
 }
 
-func (p *Pipeline) deadLetter(r deadletter.Record) error {
-	if err := p.dl.Write(r); err != nil {
+func (p *Pipeline) deadLetter(ctx context.Context, r deadletter.Record) error {
+	if err := p.dl.Write(ctx, r); err != nil {
 		return fmt.Errorf("dead letter: %w", err)
 	}
 	p.mu.Lock()
 	p.dead++
 	p.mu.Unlock()
-	p.opts.Logger.Warn("dead letter", "stage", r.Stage, "sink", r.Sink, "source", r.Source.String(), "error", r.Error)
+	// Input of an unknown dead-letter version needs a newer build or a
+	// person: no replay of this build will ever process it.
+	level := slog.LevelWarn
+	if r.Reason == deadletter.ReasonUnsupportedVersion {
+		level = slog.LevelError
+	}
+	p.opts.Logger.Log(ctx, level, "dead letter", "stage", r.Stage, "reason", string(r.Reason), "sink", r.Sink, "source", r.Source.String(), "error", r.Error)
 	return nil
 }
 

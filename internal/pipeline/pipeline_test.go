@@ -115,7 +115,7 @@ func (m *memSink) ids() []string {
 	return out
 }
 
-func testDecoder(t *testing.T) Decoder {
+func testDecoder(t testing.TB) Decoder {
 	t.Helper()
 	cat, err := sspr.NewCatalog(nil)
 	if err != nil {
@@ -241,8 +241,12 @@ func TestPipelineGraceExpiryDoesNotAck(t *testing.T) {
 	<-waitRead(src)
 	cancel()
 	err := <-done
-	if err == nil {
-		t.Fatal("Run returned nil though the batch was never delivered")
+	var ue *UndeliveredError
+	if !errors.As(err, &ue) || ue.Batches != 1 {
+		t.Fatalf("Run returned %v, want an *UndeliveredError for 1 batch", err)
+	}
+	if strings.Contains(err.Error(), "context canceled") || !strings.Contains(err.Error(), "read again") {
+		t.Errorf("error %q", err)
 	}
 	if src.acks[0] == nil {
 		t.Error("undelivered batch acked as delivered")
@@ -267,7 +271,7 @@ func waitRead(s *fakeSource) <-chan struct{} {
 	return c
 }
 
-func TestDecoderRedrivesDeadLetters(t *testing.T) {
+func TestRedriverRedrivesDeadLetters(t *testing.T) {
 	d := testDecoder(t)
 	// A decode dead letter holding a valid record, and a sink dead letter
 	// holding a document, are both delivered again.
@@ -275,17 +279,19 @@ func TestDecoderRedrivesDeadLetters(t *testing.T) {
 	if len(first.Docs) != 1 {
 		t.Fatal("setup: no document")
 	}
-	docJSON, _ := json.Marshal(first.Docs[0])
-	dec := deadletter.New(time.Now(), deadletter.StageDecode, stream.Position{Kind: "file", File: "in.json", Line: 7}, errors.New("x"), []byte(record("y")))
-	sink := deadletter.New(time.Now(), deadletter.StageSink, stream.Position{Kind: "file", File: "in.json", Line: 9}, errors.New("x"), docJSON)
+	docJSON := first.Docs[0].AppendJSON(nil)
+	dec := deadletter.New(time.Now(), deadletter.StageDecode, deadletter.ReasonInvalidJSON, stream.Position{Kind: "file", File: "in.json", Line: 7}, errors.New("x"), []byte(record("y")))
+	sink := deadletter.New(time.Now(), deadletter.StageSink, deadletter.ReasonSinkRejected, stream.Position{Kind: "file", File: "in.json", Line: 9}, errors.New("x"), docJSON)
 	sink.Sink = "es"
-	var lines bytes.Buffer
-	w := deadletter.NewNDJSON(&lines)
-	_ = w.Write(dec)
-	_ = w.Write(sink)
-	res := d.Decode([]stream.Body{{Data: lines.Bytes(), Pos: stream.Position{Kind: "file", File: "dl.ndjson", Line: 1}}})
+	var bodies []stream.Body
+	for i, r := range []deadletter.Record{dec, sink} {
+		var line bytes.Buffer
+		_ = deadletter.NewNDJSON(&line).Write(context.Background(), r)
+		bodies = append(bodies, stream.Body{Data: bytes.TrimSpace(line.Bytes()), Pos: stream.Position{Kind: "file", File: "dl.ndjson", Line: int64(i + 1)}, Form: stream.FormRecord})
+	}
+	res := Redriver{Decoder: &d}.Decode(bodies)
 	if len(res.Docs) != 2 || res.Docs[0].Event.ID != "y" || res.Docs[1].Event.ID != "x" {
-		t.Fatalf("re-driven docs: %+v", res.Docs)
+		t.Fatalf("re-driven docs: %+v %+v", res.Docs, res.DeadLetters)
 	}
 	if res.DocPos[0].File != "in.json" || res.DocPos[0].Line != 7 {
 		t.Errorf("re-driven position %+v, want the original", res.DocPos[0])
@@ -293,22 +299,10 @@ func TestDecoderRedrivesDeadLetters(t *testing.T) {
 	if res.Docs[1].Time.IsZero() || res.Docs[1].Timestamp != first.Docs[0].Timestamp {
 		t.Errorf("document timestamp not restored: %v", res.Docs[1].Time)
 	}
-}
-
-func TestDecoderOversizeBody(t *testing.T) {
-	d := testDecoder(t)
-	d.MaxBodyBytes = 1000
-	big := `{"records":[` + strings.Repeat(record("z")+",", 3) + record("z") + `]}`
-	res := d.Decode([]stream.Body{{Data: []byte(big + "\n" + record("ok")), Pos: stream.Position{Kind: "eventhubs", Partition: "3"}}})
-	if len(res.Docs) != 1 || res.Docs[0].Event.ID != "ok" {
-		t.Fatalf("docs %+v", res.Docs)
-	}
-	if len(res.DeadLetters) != 1 {
-		t.Fatalf("dead letters %d", len(res.DeadLetters))
-	}
-	r := res.DeadLetters[0]
-	if !r.Truncated || r.Size != int64(len(big)) || len(r.SHA256) != 64 || r.Raw == nil || len(*r.Raw) > 1000 {
-		t.Errorf("oversize dead letter: truncated=%v size=%d sha=%q rawlen=%d", r.Truncated, r.Size, r.SHA256, len(*r.Raw))
+	// The decoder alone reads the same lines as ordinary records.
+	plain := d.Decode(bodies)
+	if len(plain.Docs) != 0 || plain.Counts.Dropped != 2 {
+		t.Errorf("decoder without re-drive: %d docs, counts %+v", len(plain.Docs), plain.Counts)
 	}
 }
 

@@ -61,8 +61,8 @@ func (p Position) AtLine(n int64) Position {
 	return p
 }
 
-// Body is one unit of input: one Event Hubs event or one top-level JSON value
-// of a file. Data may hold several records.
+// Body is one unit of input: one Event Hubs event or Kafka message, or one
+// record of a file. Data may hold several records.
 type Body struct {
 	Data []byte
 	Pos  Position
@@ -79,15 +79,17 @@ type Form uint8
 
 // Forms.
 const (
-	// FormInput is Entra input in any shape the decoder reads (an Event
-	// Hubs body, lines of records, a Graph page...).
+	// FormInput is one message of Entra input in any shape the decoder
+	// reads (an Event Hubs body, lines of records, a Graph page...): an
+	// Event Hubs event or a Kafka message, as the sources hand them out.
+	// It is decoded as a whole: a message that holds no records, or the
+	// part of it from a value that fails to parse to its end, is one dead
+	// letter. (Files are split into values by their source, which resumes
+	// after a bad value at the next line.)
 	FormInput Form = iota
 	// FormRecord is exactly one record (or one element that should have
 	// been a record, with Err set), already split out by the source.
 	FormRecord
-	// FormDocument is an ECS document: a re-driven sink dead letter, which
-	// goes straight to the sinks.
-	FormDocument
 )
 
 // Batch is what a source hands out: bodies in order and an acknowledgement.

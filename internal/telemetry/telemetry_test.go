@@ -215,9 +215,9 @@ func TestWiredPipeline(t *testing.T) {
 		tel.Metrics.Source(src),
 		[]pipeline.NamedSink{{Name: "elasticsearch", Sink: metrics.Sink("elasticsearch", sink, tel.Metrics)}},
 		metrics.DeadLetters(deadletter.NewNDJSON(&dlBuf), tel.Metrics),
-		pipeline.Options{Decoder: pipeline.Decoder{Catalog: cat, MaxBodyBytes: 1 << 20}, Logger: logger},
+		pipeline.Options{Decoder: pipeline.Decoder{Catalog: cat, MaxBodyBytes: 1 << 20}, Logger: logger,
+			Observe: func(c pipeline.Counts, d time.Duration, err error) { tel.Metrics.BatchDone(BatchCounts(c), d, err) }},
 	)
-	tel.Metrics.CountsFrom(PipelineCounts(p))
 
 	if err := tel.Server.Start(); err != nil {
 		t.Fatal(err)

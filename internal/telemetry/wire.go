@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"log/slog"
-	"maps"
 	"strconv"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/pipeline"
@@ -32,18 +31,6 @@ func New(cfg Config, logger *slog.Logger, redactor *logging.Redactor, opts ...me
 	hc.WatchProgress(m.LastProgress, m.TotalLag)
 	m.Registry().MustRegister(hc)
 	return &Telemetry{Metrics: m, Health: hc, Server: NewServer(cfg, logger, m.Gatherer(), hc)}
-}
-
-// PipelineCounts adapts a pipeline's running totals for
-// metrics.Metrics.CountsFrom.
-func PipelineCounts(p interface{ Summary() pipeline.Summary }) func() metrics.Counts {
-	return func() metrics.Counts {
-		s := p.Summary()
-		return metrics.Counts{
-			Records: s.Records, SSPR: s.SSPR, Dropped: s.Dropped, Unsupported: s.Unsupported,
-			ByAction: maps.Clone(s.ByAction), ByOutcome: maps.Clone(s.ByOutcome),
-		}
-	}
 }
 
 // BatchCounts converts one batch's pipeline counts for

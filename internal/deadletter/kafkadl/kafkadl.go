@@ -80,9 +80,9 @@ func New(cfg Config, logger *slog.Logger) (*Writer, error) {
 	return &Writer{cfg: cfg, w: w, log: logger}, nil
 }
 
-// Write delivers r, retrying with backoff until the broker acknowledged it
-// or the configured timeout ran out.
-func (w *Writer) Write(r deadletter.Record) error {
+// Write delivers r, retrying with backoff until the broker acknowledged it,
+// the configured timeout ran out or ctx ended.
+func (w *Writer) Write(ctx context.Context, r deadletter.Record) error {
 	value, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("dead letter encode: %w", err)
@@ -94,13 +94,14 @@ func (w *Writer) Write(r deadletter.Record) error {
 		Headers: []kgo.Header{
 			{Key: "dead_letter", Value: []byte(fmt.Sprint(r.DeadLetter))},
 			{Key: "stage", Value: []byte(r.Stage)},
+			{Key: "reason", Value: []byte(r.Reason)},
 			{Key: "content-type", Value: []byte("application/json")},
 		},
 	}
 	if r.Sink != "" {
 		msg.Headers = append(msg.Headers, kgo.Header{Key: "sink", Value: []byte(r.Sink)})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {

@@ -52,10 +52,10 @@ func TestDeadLettersRoundTripThroughKafka(t *testing.T) {
 			}
 			defer w.Close()
 			seq := int64(7)
-			sent := deadletter.New(time.Unix(1, 0), deadletter.StageDecode,
+			sent := deadletter.New(time.Unix(1, 0), deadletter.StageDecode, deadletter.ReasonInvalidJSON,
 				stream.Position{Kind: "eventhubs", Topic: "hub", Partition: "1", Offset: "7000", Sequence: &seq},
 				errors.New("invalid JSON: "+tc.name), []byte{0xff, 'x'})
-			if err := w.Write(sent); err != nil {
+			if err := w.Write(context.Background(), sent); err != nil {
 				t.Fatal(err)
 			}
 			r := kgo.NewReader(kgo.ReaderConfig{Brokers: []string{b.PlainAddr()}, Topic: topic, GroupID: "check-" + tc.name, StartOffset: kgo.FirstOffset})
@@ -82,7 +82,7 @@ func TestDeadLettersRoundTripThroughKafka(t *testing.T) {
 				for _, h := range m.Headers {
 					headers[h.Key] = string(h.Value)
 				}
-				if headers["stage"] != "decode" || headers["dead_letter"] != "1" {
+				if headers["stage"] != "decode" || headers["dead_letter"] != "1" || headers["reason"] != "invalid_json" || got.Reason != deadletter.ReasonInvalidJSON {
 					t.Errorf("headers %v", headers)
 				}
 				return
@@ -100,7 +100,7 @@ func TestUnreachableBrokerFailsWithinTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	if err := w.Write(deadletter.New(time.Now(), deadletter.StageDecode, stream.Position{Kind: "stdin"}, errors.New("x"), nil)); err == nil {
+	if err := w.Write(context.Background(), deadletter.New(time.Now(), deadletter.StageDecode, deadletter.ReasonInvalidJSON, stream.Position{Kind: "stdin"}, errors.New("x"), nil)); err == nil {
 		t.Fatal("write to an unreachable broker succeeded")
 	}
 }

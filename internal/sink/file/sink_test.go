@@ -656,9 +656,9 @@ func TestWriterForDeadLetters(t *testing.T) {
 	}
 	dl := deadletter.NewNDJSON(w)
 	for i := range 5 {
-		r := deadletter.New(time.Unix(0, 0), deadletter.StageDecode, stream.Position{Kind: "file", File: "in.json", Line: int64(i + 1)},
+		r := deadletter.New(time.Unix(0, 0), deadletter.StageDecode, deadletter.ReasonInvalidJSON, stream.Position{Kind: "file", File: "in.json", Line: int64(i + 1)},
 			errors.New("bad json"), []byte(strings.Repeat("y", 150)))
-		if err := dl.Write(r); err != nil {
+		if err := dl.Write(context.Background(), r); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -27,10 +27,11 @@ func BenchmarkSinkDecorator(b *testing.B) {
 func BenchmarkDeadLetterCount(b *testing.B) {
 	m := New(WithoutRuntimeCollectors())
 	w := DeadLetters(&discardWriter{}, m)
-	r := deadletter.New(time.Now(), deadletter.StageNormalize, stream.Position{Kind: "eventhubs"}, errors.New(`normalize "Reset password (self-service)": no parseable activityDateTime or time`), nil)
+	r := deadletter.New(time.Now(), deadletter.StageNormalize, deadletter.ReasonNoTime, stream.Position{Kind: "eventhubs"}, errors.New(`normalize "Reset password (self-service)": no parseable activityDateTime or time`), nil)
+	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = w.Write(r)
+		_ = w.Write(ctx, r)
 	}
 }
 
@@ -46,4 +47,4 @@ func BenchmarkBatchDone(b *testing.B) {
 
 type discardWriter struct{}
 
-func (discardWriter) Write(deadletter.Record) error { return nil }
+func (discardWriter) Write(context.Context, deadletter.Record) error { return nil }

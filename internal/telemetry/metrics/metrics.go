@@ -23,8 +23,7 @@ import (
 // Namespace prefixes every metric name.
 const Namespace = "sspr_exporter"
 
-// Counts is what the pipeline made of the records of one batch (or, from a
-// CountsFrom function, of every batch so far).
+// Counts is what the pipeline made of the records of one batch.
 type Counts struct {
 	Records     int64            // records read, whatever became of them
 	SSPR        int64            // SSPR documents emitted
@@ -53,8 +52,8 @@ type Recorder interface {
 	// BatchDone reports a batch whose ack was called: what its records
 	// became, how long it took from read to ack, and the ack's error.
 	BatchDone(c Counts, dur time.Duration, err error)
-	// DeadLetter reports one dead letter; reason is a class from
-	// ReasonClass, never a raw error text.
+	// DeadLetter reports one dead letter; reason is its deadletter.Reason
+	// (see ReasonClass), never a raw error text.
 	DeadLetter(stage, reason string)
 	// SinkWrite reports one Write call of a sink with its document count.
 	SinkWrite(sink string, docs int, dur time.Duration, err error)
@@ -120,19 +119,12 @@ type Metrics struct {
 
 	mu       sync.Mutex
 	progress time.Time
-	counts   []*countsFunc
 	sinks    []*sinkStatsFunc
 	parts    map[string]func() []PartitionStats
 
-	// syncMu serialises folding CountsFrom totals into the counters, so
+	// syncMu serialises folding SinkStatsFrom totals into the counters, so
 	// that concurrent scrapes do not add the same difference twice.
 	syncMu sync.Mutex
-}
-
-// countsFunc is a CountsFrom function with the totals already added.
-type countsFunc struct {
-	f    func() Counts
-	seen Counts
 }
 
 // Option configures New.
@@ -157,7 +149,7 @@ func New(opts ...Option) *Metrics {
 	m.byAction = f.counterVec("documents_total", "SSPR documents emitted, by event.action.", "action")
 	m.byOutcome = f.counterVec("documents_by_outcome_total", "SSPR documents emitted, by event.outcome (success, failure, unknown).", "outcome")
 	m.dropped = f.counterVec("records_dropped_total", "Records dropped on purpose: not_sspr (not an SSPR activity) or unsupported (SSPR activity of a retired schema).", "reason")
-	m.deadLetters = f.counterVec("dead_letters_total", "Dead letters written, by stage (decode, normalize, sink) and reason class.", "stage", "reason")
+	m.deadLetters = f.counterVec("dead_letters_total", "Dead letters written, by stage (decode, normalize, sink) and reason code (the dead letter's reason key).", "stage", "reason")
 	m.batches = f.counterVec("batches_total", "Batches acknowledged, by result: ok (every document durable or dead-lettered) or error (not delivered, not checkpointed).", "result")
 	m.batchBodies = f.histogram("batch_bodies", "Bodies (events, values) per batch read from the source.", sizeBuckets)
 	m.batchDocs = f.histogram("batch_documents", "SSPR documents per batch.", sizeBuckets)
@@ -180,7 +172,7 @@ func New(opts ...Option) *Metrics {
 
 // Registry returns the registry holding every metric, to register more
 // collectors in. Serve Gatherer, not Registry: it also brings totals from
-// CountsFrom up to date.
+// SinkStatsFrom up to date.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Gatherer returns what /metrics serves.
@@ -288,16 +280,6 @@ func (m *Metrics) SinkWrite(sink string, docs int, dur time.Duration, err error)
 // Retry counts one retry of a sink.
 func (m *Metrics) Retry(sink string) { m.sinkRetries.WithLabelValues(sink).Inc() }
 
-// CountsFrom takes record and document totals from f, read at every
-// scrape, for a pipeline that keeps its own totals (pipeline.Summary)
-// instead of calling BatchDone. Use one or the other for a pipeline, not
-// both, or records are counted twice.
-func (m *Metrics) CountsFrom(f func() Counts) {
-	m.mu.Lock()
-	m.counts = append(m.counts, &countsFunc{f: f})
-	m.mu.Unlock()
-}
-
 // SinkStats are a sink's own running totals, for sinks that keep them.
 type SinkStats struct {
 	Retries    int64 // attempts retried since start
@@ -321,23 +303,16 @@ func (m *Metrics) SinkStatsFrom(sink string, f func() SinkStats) {
 	m.mu.Unlock()
 }
 
-// syncCounts adds what CountsFrom and SinkStatsFrom totals grew by since
-// the last scrape.
+// syncCounts adds what SinkStatsFrom totals grew by since the last scrape.
 func (m *Metrics) syncCounts() {
 	m.mu.Lock()
-	fs := append([]*countsFunc(nil), m.counts...)
 	ss := append([]*sinkStatsFunc(nil), m.sinks...)
 	m.mu.Unlock()
-	if len(fs) == 0 && len(ss) == 0 {
+	if len(ss) == 0 {
 		return
 	}
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
-	for _, cf := range fs {
-		cur := cf.f()
-		m.addCounts(diffCounts(cur, cf.seen))
-		cf.seen = cur
-	}
 	for _, sf := range ss {
 		cur := sf.f()
 		addPositive(m.sinkRetries.WithLabelValues(sf.name), nonNeg(cur.Retries, sf.seen.Retries))
@@ -354,26 +329,8 @@ func addPositive(c prometheus.Counter, n int64) {
 	}
 }
 
-// diffCounts returns cur − prev, never negative (totals only grow; a
-// total that went down was restarted and is taken as new).
-func diffCounts(cur, prev Counts) Counts {
-	d := Counts{
-		Records:     nonNeg(cur.Records, prev.Records),
-		SSPR:        nonNeg(cur.SSPR, prev.SSPR),
-		Dropped:     nonNeg(cur.Dropped, prev.Dropped),
-		Unsupported: nonNeg(cur.Unsupported, prev.Unsupported),
-		ByAction:    map[string]int64{},
-		ByOutcome:   map[string]int64{},
-	}
-	for k, v := range cur.ByAction {
-		d.ByAction[k] = nonNeg(v, prev.ByAction[k])
-	}
-	for k, v := range cur.ByOutcome {
-		d.ByOutcome[k] = nonNeg(v, prev.ByOutcome[k])
-	}
-	return d
-}
-
+// nonNeg returns cur − prev, never negative (totals only grow; a total
+// that went down was restarted and is taken as new).
 func nonNeg(cur, prev int64) int64 {
 	if cur < prev {
 		return cur

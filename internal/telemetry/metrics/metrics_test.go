@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -15,8 +14,6 @@ import (
 
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
-	"github.com/sspr-exporter/sspr-exporter/internal/entra"
-	"github.com/sspr-exporter/sspr-exporter/internal/sspr"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
 )
 
@@ -64,70 +61,48 @@ sspr_exporter_records_dropped_total{reason="unsupported"} 1
 	}
 }
 
-func TestCountsFromFollowsTotals(t *testing.T) {
-	m := New(WithoutRuntimeCollectors())
-	var mu sync.Mutex
-	cur := Counts{Records: 3, SSPR: 1, Dropped: 2, ByAction: map[string]int64{"password-reset": 1}, ByOutcome: map[string]int64{"success": 1}}
-	m.CountsFrom(func() Counts {
-		mu.Lock()
-		defer mu.Unlock()
-		return cur
-	})
-	const head = `
-# HELP sspr_exporter_records_total Entra records read, whatever became of them (SSPR, dropped or dead-lettered).
-# TYPE sspr_exporter_records_total counter
-`
-	compare(t, m, head+"sspr_exporter_records_total 3\n", "records_total")
-	// A second scrape with unchanged totals adds nothing.
-	compare(t, m, head+"sspr_exporter_records_total 3\n", "records_total")
-	mu.Lock()
-	cur = Counts{Records: 10, SSPR: 2, Dropped: 8, ByAction: map[string]int64{"password-reset": 2}, ByOutcome: map[string]int64{"success": 1, "failure": 1}}
-	mu.Unlock()
-	compare(t, m, head+"sspr_exporter_records_total 10\n", "records_total")
-	compare(t, m, `
-# HELP sspr_exporter_documents_by_outcome_total SSPR documents emitted, by event.outcome (success, failure, unknown).
-# TYPE sspr_exporter_documents_by_outcome_total counter
-sspr_exporter_documents_by_outcome_total{outcome="failure"} 1
-sspr_exporter_documents_by_outcome_total{outcome="success"} 1
-`, "documents_by_outcome_total")
-}
-
-func TestDeadLetterClasses(t *testing.T) {
+func TestDeadLetterReasons(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	pos := stream.Position{Kind: "file", File: "x", Line: 1}
-	truncated := deadletter.New(at, deadletter.StageDecode, pos, &entra.TooLargeError{Size: 9}, nil)
-	truncated.Truncated = true
+	dl := func(stage string, reason deadletter.Reason, msg string) deadletter.Record {
+		return deadletter.New(at, stage, reason, pos, errors.New(msg), nil)
+	}
+	// The label is the reason code whatever the error text says.
 	cases := []struct {
 		rec  deadletter.Record
 		want string
 	}{
-		{deadletter.New(at, deadletter.StageDecode, pos, &entra.SyntaxError{Line: 1, Msg: "unexpected }"}, []byte("{")), ReasonInvalidJSON},
-		{deadletter.New(at, deadletter.StageDecode, pos, fmt.Errorf("decode record: %w", errors.New("unexpected end of JSON input")), nil), ReasonInvalidJSON},
-		{deadletter.New(at, deadletter.StageDecode, pos, entra.ErrNotObject, []byte("[1]")), ReasonNotObject},
-		{truncated, ReasonTooLarge},
-		{deadletter.New(at, deadletter.StageNormalize, pos, fmt.Errorf("normalize %q: %w", "Reset password (self-service)", sspr.ErrNoTime), nil), ReasonNoTime},
-		{deadletter.New(at, deadletter.StageNormalize, pos, errors.New(`normalize "x": SSPR record has no activity name`), nil), ReasonNormalize},
-		{deadletter.New(at, deadletter.StageDecode, pos, errors.New("re-drive: dead letter holds a truncated payload"), nil), ReasonRedrive},
-		{deadletter.New(at, deadletter.StageSink, pos, errors.New("mapper_parsing_exception: failed to parse field [user.name]"), nil), ReasonSinkRejected},
-		{deadletter.New(at, deadletter.StageDecode, pos, errors.New("something new"), nil), ReasonOther},
+		{dl(deadletter.StageDecode, deadletter.ReasonInvalidJSON, "invalid JSON at line 1"), "invalid_json"},
+		{dl(deadletter.StageDecode, deadletter.ReasonBadEnvelope, "invalid JSON, or so it says"), "bad_envelope"},
+		{dl(deadletter.StageDecode, deadletter.ReasonNotObject, "record is not a JSON object"), "not_object"},
+		{dl(deadletter.StageDecode, deadletter.ReasonTooLarge, "value larger than max_body_bytes"), "too_large"},
+		{dl(deadletter.StageDecode, deadletter.ReasonEmpty, "message holds no records"), "empty"},
+		{dl(deadletter.StageNormalize, deadletter.ReasonNoTime, "no parseable activityDateTime or time"), "no_time"},
+		{dl(deadletter.StageNormalize, deadletter.ReasonNormalize, "no activity name"), "normalize"},
+		{dl(deadletter.StageDecode, deadletter.ReasonUnsupportedVersion, "dead letter format version 2"), "unsupported_version"},
+		{dl(deadletter.StageDecode, deadletter.ReasonInvalidDocument, "re-driven document"), "invalid_document"},
+		{dl(deadletter.StageSink, deadletter.ReasonSinkRejected, "mapper_parsing_exception: failed to parse field [user.name]"), "sink_rejected"},
+		{dl(deadletter.StageDecode, "", "re-drive: dead letter holds a truncated payload"), "other"},
+		{dl(deadletter.StageDecode, "something new", "x"), "other"},
 	}
 	for _, c := range cases {
 		if got := ReasonClass(c.rec); got != c.want {
-			t.Errorf("ReasonClass(%s %q) = %q, want %q", c.rec.Stage, c.rec.Error, got, c.want)
+			t.Errorf("ReasonClass(%s %q %q) = %q, want %q", c.rec.Stage, c.rec.Reason, c.rec.Error, got, c.want)
 		}
 	}
 
 	m := New(WithoutRuntimeCollectors())
 	var store recordingWriter
 	w := DeadLetters(&store, m)
+	ctx := context.Background()
 	for _, c := range cases {
-		if err := w.Write(c.rec); err != nil {
+		if err := w.Write(ctx, c.rec); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A record the writer fails to store is not counted.
 	store.fail = errors.New("disk full")
-	if err := w.Write(cases[0].rec); err == nil {
+	if err := w.Write(ctx, cases[0].rec); err == nil {
 		t.Fatal("write error not returned")
 	}
 	if len(store.got) != len(cases) {
@@ -137,17 +112,20 @@ func TestDeadLetterClasses(t *testing.T) {
 	m.DeadLetter("weird", "some raw error text")
 
 	compare(t, m, `
-# HELP sspr_exporter_dead_letters_total Dead letters written, by stage (decode, normalize, sink) and reason class.
+# HELP sspr_exporter_dead_letters_total Dead letters written, by stage (decode, normalize, sink) and reason code (the dead letter's reason key).
 # TYPE sspr_exporter_dead_letters_total counter
-sspr_exporter_dead_letters_total{reason="invalid_json",stage="decode"} 2
+sspr_exporter_dead_letters_total{reason="bad_envelope",stage="decode"} 1
+sspr_exporter_dead_letters_total{reason="empty",stage="decode"} 1
+sspr_exporter_dead_letters_total{reason="invalid_document",stage="decode"} 1
+sspr_exporter_dead_letters_total{reason="invalid_json",stage="decode"} 1
 sspr_exporter_dead_letters_total{reason="not_object",stage="decode"} 1
+sspr_exporter_dead_letters_total{reason="other",stage="decode"} 2
 sspr_exporter_dead_letters_total{reason="too_large",stage="decode"} 1
+sspr_exporter_dead_letters_total{reason="unsupported_version",stage="decode"} 1
 sspr_exporter_dead_letters_total{reason="no_time",stage="normalize"} 1
 sspr_exporter_dead_letters_total{reason="normalize",stage="normalize"} 1
-sspr_exporter_dead_letters_total{reason="redrive",stage="decode"} 1
-sspr_exporter_dead_letters_total{reason="sink_rejected",stage="sink"} 1
-sspr_exporter_dead_letters_total{reason="other",stage="decode"} 1
 sspr_exporter_dead_letters_total{reason="other",stage="other"} 1
+sspr_exporter_dead_letters_total{reason="sink_rejected",stage="sink"} 1
 `, "dead_letters_total")
 }
 
@@ -156,7 +134,7 @@ type recordingWriter struct {
 	fail error
 }
 
-func (w *recordingWriter) Write(r deadletter.Record) error {
+func (w *recordingWriter) Write(_ context.Context, r deadletter.Record) error {
 	if w.fail != nil {
 		return w.fail
 	}
@@ -377,7 +355,7 @@ func TestRuntimeCollectorsAndLint(t *testing.T) {
 func TestNopIsARecorder(t *testing.T) {
 	var r Recorder = Nop{}
 	r.BatchDone(Counts{Records: 1}, time.Second, nil)
-	r.DeadLetter("decode", ReasonInvalidJSON)
+	r.DeadLetter("decode", string(deadletter.ReasonInvalidJSON))
 	r.SinkWrite("kafka", 1, time.Second, nil)
 	r.Retry("kafka")
 }

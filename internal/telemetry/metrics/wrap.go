@@ -2,54 +2,24 @@ package metrics
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
-	"github.com/sspr-exporter/sspr-exporter/internal/entra"
-	"github.com/sspr-exporter/sspr-exporter/internal/sspr"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
 )
 
-// Reason classes of dead letters: the reason label takes only these values,
-// so that a flood of distinct errors cannot create a flood of series.
-const (
-	ReasonInvalidJSON  = "invalid_json"  // input that is not valid JSON, or a record JSON could not decode
-	ReasonNotObject    = "not_object"    // a record that is not a JSON object
-	ReasonTooLarge     = "too_large"     // a value over decode.max_body_bytes
-	ReasonNoTime       = "no_time"       // an SSPR record without a usable time
-	ReasonNormalize    = "normalize"     // any other normalization failure
-	ReasonRedrive      = "redrive"       // a dead letter that could not be re-driven
-	ReasonSourceError  = "source_error"  // the source could not produce the body
-	ReasonSinkRejected = "sink_rejected" // a sink refused the document
-	ReasonOther        = "other"         // none of the above
-	stageOther         = "other"         // a stage this package does not know
-)
+// ReasonOther is the reason label of a dead letter whose reason is empty
+// (written before dead letters carried one) or unknown: the label takes
+// only the values of deadletter.Reason, so that a flood of distinct errors
+// cannot create a flood of series.
+const ReasonOther = "other"
 
-// ReasonClass maps a dead letter to its reason class.
-func ReasonClass(r deadletter.Record) string {
-	msg := r.Error
-	switch {
-	case r.Stage == deadletter.StageSink:
-		return ReasonSinkRejected
-	case strings.HasPrefix(msg, "re-drive"):
-		return ReasonRedrive
-	case r.Truncated || strings.Contains(msg, entra.ErrTooLarge.Error()):
-		return ReasonTooLarge
-	case strings.Contains(msg, entra.ErrNotObject.Error()):
-		return ReasonNotObject
-	case strings.Contains(msg, sspr.ErrNoTime.Error()):
-		return ReasonNoTime
-	case r.Stage == deadletter.StageNormalize:
-		return ReasonNormalize
-	case strings.HasPrefix(msg, "invalid JSON") || strings.HasPrefix(msg, "decode record:"):
-		return ReasonInvalidJSON
-	case r.Stage == deadletter.StageDecode && strings.HasPrefix(msg, "read input:"):
-		return ReasonSourceError
-	}
-	return ReasonOther
-}
+// stageOther is the stage label of a stage this package does not know.
+const stageOther = "other"
+
+// ReasonClass returns the reason label of a dead letter: its reason code.
+func ReasonClass(r deadletter.Record) string { return boundedReason(string(r.Reason)) }
 
 func boundedStage(s string) string {
 	switch s {
@@ -60,9 +30,7 @@ func boundedStage(s string) string {
 }
 
 func boundedReason(s string) string {
-	switch s {
-	case ReasonInvalidJSON, ReasonNotObject, ReasonTooLarge, ReasonNoTime, ReasonNormalize,
-		ReasonRedrive, ReasonSourceError, ReasonSinkRejected:
+	if deadletter.Reason(s).Known() {
 		return s
 	}
 	return ReasonOther
@@ -80,8 +48,8 @@ type deadLetterWriter struct {
 	rec Recorder
 }
 
-func (d *deadLetterWriter) Write(r deadletter.Record) error {
-	if err := d.w.Write(r); err != nil {
+func (d *deadLetterWriter) Write(ctx context.Context, r deadletter.Record) error {
+	if err := d.w.Write(ctx, r); err != nil {
 		return err
 	}
 	d.rec.DeadLetter(r.Stage, ReasonClass(r))
