@@ -51,7 +51,7 @@ go test -race -count=1 -timeout 45m ./...
 
 step "fuzzing (short)"
 fuzztime="${SSPR_FUZZTIME:-10s}"
-for pkg in ./internal/entra ./internal/sspr ./internal/ecs; do
+for pkg in ./internal/entra ./internal/sspr ./internal/ecs ./internal/pipeline; do
   for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     echo "-- $pkg $target"
     go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" -fuzzminimizetime=50x "$pkg"

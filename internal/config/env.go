@@ -31,7 +31,7 @@ func PathFromEnv(environ []string) string { return parseEnviron(environ)[PathEnv
 // notKeys are SSPR_* variables with other meanings, which must not be
 // reported as unknown overrides: the configuration file's path for the
 // command, and the test harness's switches.
-var notKeys = []string{PathEnv, "SSPR_REQUIRE_SERVERS", "SSPR_TEST_CACHE"}
+var notKeys = []string{PathEnv, "SSPR_REQUIRE_SERVERS", "SSPR_TEST_CACHE", "SSPR_SHARED_TESTDATA", "SSPR_FUZZTIME"}
 
 // EnvName returns the environment variable that overrides the key at path:
 // SSPR_ then the path upper-cased with '.' and '-' as '_'. An element of an
