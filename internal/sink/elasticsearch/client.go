@@ -16,7 +16,8 @@ import (
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
-	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
 
 // newClient builds a go-elasticsearch client with the sink's own retry
@@ -146,15 +147,25 @@ func (e *esError) String() string {
 	return s
 }
 
-// responseError reads the error envelope of a failed answer and describes
-// it; the body is bounded so a proxy's HTML page cannot flood a log line.
-func responseError(res *esapi.Response) (*esError, string) {
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+// failure is a failed answer's error, with every form of the configured
+// credentials taken out: a proxy, or a node's own message, may repeat the
+// request and its Authorization header.
+type failure struct {
+	Type   string // Elasticsearch's error type; "" when the body is not its error envelope
+	Reason string // type, reason and cause, as Elasticsearch wrote them
+	Desc   string // "HTTP <status>" and the reason, or the start of the body
+}
+
+// describeFailure reads the error envelope of a failed answer. The body
+// is bounded so that a proxy's HTML page cannot flood a log line, and
+// redacted before it is cut, so no part of a secret is left at the cut.
+func describeFailure(status int, body io.Reader, red *secret.Redactor) failure {
+	raw, _ := io.ReadAll(io.LimitReader(body, 64<<10))
 	var env struct {
 		Error json.RawMessage `json:"error"`
 	}
 	var e esError
-	if json.Unmarshal(body, &env) == nil && len(env.Error) > 0 {
+	if json.Unmarshal(raw, &env) == nil && len(env.Error) > 0 {
 		if json.Unmarshal(env.Error, &e) != nil {
 			// Some answers carry the error as a plain string.
 			var s string
@@ -163,14 +174,49 @@ func responseError(res *esapi.Response) (*esError, string) {
 			}
 		}
 	}
-	desc := fmt.Sprintf("HTTP %d", res.StatusCode)
+	f := failure{Desc: fmt.Sprintf("HTTP %d", status)}
 	if e.Type != "" {
-		desc += " " + e.String()
-	} else if t := strings.TrimSpace(string(body)); t != "" {
+		f.Type, f.Reason = red.Redact(e.Type), red.Redact(e.String())
+		f.Desc += " " + f.Reason
+	} else if t := strings.TrimSpace(red.Redact(string(raw))); t != "" {
 		if len(t) > 200 {
-			t = t[:200] + "..."
+			t = strings.ToValidUTF8(t[:200], "") + "..."
 		}
-		desc += " " + t
+		f.Desc += " " + t
 	}
-	return &e, desc
+	return f
+}
+
+// isElasticsearch reports whether an answer comes from an Elasticsearch
+// node (every answer of a node carries the header), not from a proxy.
+func isElasticsearch(h http.Header) bool { return h.Get("X-Elastic-Product") == "Elasticsearch" }
+
+// redactor knows every credential of cfg in the forms it is configured
+// and sent in.
+func redactor(cfg Config) *secret.Redactor {
+	vals := []string{cfg.Password.Reveal(), cfg.APIKey.Reveal(), cfg.BearerToken.Reveal()}
+	if cfg.Username != "" && !cfg.Password.IsZero() {
+		vals = append(vals, cfg.Username+":"+cfg.Password.Reveal())
+	}
+	return secret.NewRedactor(vals...)
+}
+
+// redactedError is err with the credentials taken out of its message; it
+// unwraps to err, so errors.Is still sees a context's end.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+func redactErr(red *secret.Redactor, err error) error {
+	if err == nil {
+		return nil
+	}
+	if msg := red.Redact(err.Error()); msg != err.Error() {
+		return &redactedError{msg: msg, err: err}
+	}
+	return err
 }

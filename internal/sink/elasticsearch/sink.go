@@ -3,6 +3,8 @@ package elasticsearch
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,13 +13,16 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	es "github.com/elastic/go-elasticsearch/v8"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
 )
 
@@ -35,6 +40,7 @@ type Sink struct {
 	bufs   sync.Pool
 	health health
 	stats  counters
+	red    *secret.Redactor
 
 	mu     sync.Mutex
 	closed bool
@@ -63,6 +69,7 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 		client: client,
 		tr:     tr,
 		sem:    make(chan struct{}, cfg.Bulk.MaxInFlight),
+		red:    redactor(cfg),
 	}
 	s.health.interval = cfg.LogInterval
 	s.health.log = s.log
@@ -210,7 +217,7 @@ func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
 		}
 
 		scratch.Reset()
-		writeAction(scratch, lastName, d.Event.ID)
+		writeAction(scratch, lastName, docID(d.Event.ID))
 		// AppendJSON into the spare capacity makes the Write a copy onto
 		// itself; '<', '>' and '&' stay literal, as Elasticsearch stores them.
 		scratch.Write(d.AppendJSON(scratch.AvailableBuffer()))
@@ -283,6 +290,40 @@ func writeAction(b *bytes.Buffer, index, id string) {
 	b.WriteString("}}\n")
 }
 
+// maxIDBytes is Elasticsearch's limit on an _id, in bytes of UTF-8: a
+// longer one makes the node refuse the whole bulk request.
+const maxIDBytes = 512
+
+// hashedIDPrefix starts the _id of a record id that is not used as is.
+const hashedIDPrefix = "longid-sha256-"
+
+// docID is the _id a record id is stored under: the id itself, or, when it
+// is longer than Elasticsearch allows, "longid-sha256-" and the hex SHA-256
+// of its bytes (78 bytes). The same id always gives the same _id, so
+// replays still deduplicate; event.id keeps the id whole. An id that
+// itself starts with the prefix is hashed too, so a record can never be
+// taken for a copy of another whose id was hashed.
+func docID(id string) string {
+	if len(id) <= maxIDBytes && !strings.HasPrefix(id, hashedIDPrefix) && encodedLen(id) <= maxIDBytes {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return hashedIDPrefix + hex.EncodeToString(sum[:])
+}
+
+// encodedLen is the length of s as the node receives it: encoding/json
+// turns each byte that is not UTF-8 into U+FFFD (3 bytes).
+func encodedLen(s string) int {
+	if utf8.ValidString(s) {
+		return len(s)
+	}
+	n := 0
+	for _, r := range s {
+		n += utf8.RuneLen(r)
+	}
+	return n
+}
+
 func plainJSON(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -316,21 +357,8 @@ func (s *Sink) sendItems(ctx context.Context, src []byte, items []item, whole bo
 			return result{rejected: res.rejected, err: ctx.Err()}
 		}
 		res.rejected = append(res.rejected, out.rejected...)
-		if out.tooLarge {
-			if len(pending) == 1 {
-				res.rejected = appendRejection(res.rejected, pending[0].doc,
-					fmt.Errorf("document of %d bytes refused as too large (HTTP 413): raise http.max_content_length", pending[0].end-pending[0].start))
-				return res
-			}
-			half := len(pending) / 2
-			for _, part := range [][]item{pending[:half], pending[half:]} {
-				r := s.sendItems(ctx, src, part, false)
-				res.rejected = append(res.rejected, r.rejected...)
-				if r.err != nil {
-					return result{rejected: res.rejected, err: r.err}
-				}
-			}
-			return res
+		if out.refused != nil {
+			return s.split(ctx, src, pending, out.refused, res)
 		}
 		if len(out.retry) == 0 {
 			return res
@@ -347,6 +375,30 @@ func (s *Sink) sendItems(ctx context.Context, src []byte, items []item, whole bo
 			return result{rejected: res.rejected, err: ctx.Err()}
 		}
 	}
+}
+
+// split handles a request refused as a whole for what it holds: halves
+// are sent on their own until the document that causes the refusal is
+// alone, and that document is rejected.
+func (s *Sink) split(ctx context.Context, src []byte, pending []item, why *ItemError, res result) result {
+	if len(pending) == 1 {
+		e := *why
+		if e.Status == http.StatusRequestEntityTooLarge {
+			e.Reason = fmt.Sprintf("document of %d bytes refused as too large (HTTP 413): raise http.max_content_length", pending[0].end-pending[0].start)
+		}
+		s.stats.rejected.Add(1)
+		res.rejected = appendRejection(res.rejected, pending[0].doc, &e)
+		return res
+	}
+	half := len(pending) / 2
+	for _, part := range [][]item{pending[:half], pending[half:]} {
+		r := s.sendItems(ctx, src, part, false)
+		res.rejected = append(res.rejected, r.rejected...)
+		if r.err != nil {
+			return result{rejected: res.rejected, err: r.err}
+		}
+	}
+	return res
 }
 
 func buildBody(src []byte, items []item) []byte {
@@ -388,8 +440,8 @@ func sleep(ctx context.Context, d time.Duration) bool {
 type attemptResult struct {
 	rejected []stream.Rejection
 	retry    []item
-	tooLarge bool
-	progress bool // some item was stored
+	refused  *ItemError // the request was refused as a whole for what it holds: split it
+	progress bool       // some item was stored
 }
 
 // bulkTop is a _bulk answer with its items left undecoded.
@@ -431,7 +483,7 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 	res, err := s.client.Bulk(bytes.NewReader(body), s.client.Bulk.WithContext(rctx))
 	if err != nil {
 		if ctx.Err() == nil {
-			s.health.fail(kindUnreachable, "elasticsearch unreachable: "+err.Error())
+			s.health.fail(kindUnreachable, "elasticsearch unreachable: "+s.red.Redact(err.Error()))
 		}
 		return attemptResult{retry: pending}
 	}
@@ -439,20 +491,31 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 
 	switch st := res.StatusCode; {
 	case st == http.StatusRequestEntityTooLarge:
-		return attemptResult{tooLarge: true}
+		return attemptResult{refused: &ItemError{Status: st, Reason: "refused as too large (HTTP 413)"}}
 	case st == http.StatusTooManyRequests:
-		_, desc := responseError(res)
-		s.health.fail(kindBusy, "elasticsearch busy, retrying: "+desc)
+		f := describeFailure(st, res.Body, s.red)
+		s.health.fail(kindBusy, "elasticsearch busy, retrying: "+f.Desc)
 		return attemptResult{retry: pending}
 	case st >= 500:
-		_, desc := responseError(res)
-		s.health.fail(kindUnavailable, "elasticsearch unavailable: "+desc)
+		f := describeFailure(st, res.Body, s.red)
+		s.health.fail(kindUnavailable, "elasticsearch unavailable: "+f.Desc)
+		return attemptResult{retry: pending}
+	case st == http.StatusBadRequest && isElasticsearch(res.Header):
+		f := describeFailure(st, res.Body, s.red)
+		if f.Type != "" {
+			// The node validates a bulk request whole: one bad action (an
+			// _id too long, a line it cannot parse) refuses all of them.
+			return attemptResult{refused: &ItemError{Status: st, Type: f.Type, Reason: f.Reason}}
+		}
+		s.health.fail(kindBlocked, "elasticsearch refuses writes: "+f.Desc)
 		return attemptResult{retry: pending}
 	case st >= 300:
-		// 401, 403, 404 and other whole-request refusals hit every
-		// document alike: keep them, stop acking, and say why.
-		_, desc := responseError(res)
-		s.health.fail(kindBlocked, "elasticsearch refuses writes: "+desc)
+		// 401, 403, 404, a 400 that is not Elasticsearch's (a proxy's
+		// page) and other whole-request refusals cannot be pinned on a
+		// document and hit every one alike: keep them, stop acking, and
+		// say why; they heal when the cause is fixed.
+		f := describeFailure(st, res.Body, s.red)
+		s.health.fail(kindBlocked, "elasticsearch refuses writes: "+f.Desc)
 		return attemptResult{retry: pending}
 	}
 
@@ -464,10 +527,10 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 		err = json.Unmarshal(rb.Bytes(), &top)
 	}
 	if err != nil {
-		s.health.fail(kindUnavailable, "elasticsearch bulk answer unreadable: "+err.Error())
+		s.health.fail(kindUnavailable, "elasticsearch bulk answer unreadable: "+s.red.Redact(err.Error()))
 		return attemptResult{retry: pending}
 	}
-	if !top.Errors && len(top.Items) > 0 {
+	if !top.Errors && countElements(top.Items) == len(pending) {
 		// Every action succeeded: no need to look at the items one by one.
 		s.stats.created.Add(int64(len(pending)))
 		s.health.ok()
@@ -475,7 +538,7 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 	}
 	var br bulkResponse
 	if err := json.Unmarshal(top.Items, &br.Items); err != nil {
-		s.health.fail(kindUnavailable, "elasticsearch bulk answer unreadable: "+err.Error())
+		s.health.fail(kindUnavailable, "elasticsearch bulk answer unreadable: "+s.red.Redact(err.Error()))
 		return attemptResult{retry: pending}
 	}
 	if len(br.Items) != len(pending) {
@@ -504,20 +567,20 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 		case it.Error != nil && blockingTypes[it.Error.Type]:
 			out.retry = append(out.retry, pending[i])
 			if blocked == "" {
-				blocked = fmt.Sprintf("HTTP %d %s", it.Status, it.Error.String())
+				blocked = s.red.Redact(fmt.Sprintf("HTTP %d %s", it.Status, it.Error.String()))
 			}
 		case it.Status == http.StatusTooManyRequests || it.Status >= 500 || it.Status == http.StatusConflict:
 			out.retry = append(out.retry, pending[i])
 			if busy == "" {
-				busy = fmt.Sprintf("HTTP %d %s", it.Status, it.Error.String())
+				busy = s.red.Redact(fmt.Sprintf("HTTP %d %s", it.Status, it.Error.String()))
 			}
 		case it.Status >= 400:
 			reason := fmt.Sprintf("HTTP %d", it.Status)
 			if it.Error != nil {
-				reason = it.Error.String()
+				reason = s.red.Redact(it.Error.String())
 			}
 			s.stats.rejected.Add(1)
-			out.rejected = appendRejection(out.rejected, pending[i].doc, &ItemError{Status: it.Status, Type: errType(it.Error), Reason: reason})
+			out.rejected = appendRejection(out.rejected, pending[i].doc, &ItemError{Status: it.Status, Type: s.red.Redact(errType(it.Error)), Reason: reason})
 		default:
 			out.retry = append(out.retry, pending[i])
 		}
@@ -534,6 +597,42 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 		s.health.ok()
 	}
 	return out
+}
+
+// countElements counts the elements of a JSON array already known to be
+// valid, without decoding them.
+func countElements(arr []byte) int {
+	n, depth, inString, escaped := 0, 0, false, false
+	for _, c := range arr {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+			if depth == 1 && n == 0 {
+				n = 1
+			}
+		case c == '[' || c == '{':
+			if depth == 1 && n == 0 {
+				n = 1
+			}
+			depth++
+		case c == ']' || c == '}':
+			depth--
+		case c == ',' && depth == 1:
+			n++
+		case depth == 1 && n == 0 && c > ' ':
+			n = 1 // a number, true, false or null
+		}
+	}
+	return n
 }
 
 func errType(e *esError) string {
