@@ -276,7 +276,7 @@ func (ad admin) check(ctx context.Context, cfg Config) error {
 // out of its errors.
 type admin struct {
 	client *es.Client
-	tr     *http.Transport
+	tr     *transport
 	red    *secret.Redactor
 }
 

@@ -35,7 +35,7 @@ type Sink struct {
 	cfg    Config
 	log    *slog.Logger
 	client *es.Client
-	tr     *http.Transport
+	tr     *transport
 	sem    chan struct{}
 	bufs   sync.Pool
 	health health
