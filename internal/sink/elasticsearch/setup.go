@@ -230,12 +230,10 @@ func (ad admin) setup(ctx context.Context, cfg Config, logger *slog.Logger) (cha
 	return changed, nil
 }
 
-// Check verifies that what Setup installs is in place and current. Its
-// error says what is wrong and what to run.
+// Check verifies that the node is reachable and takes the credentials,
+// then, unless cfg.SkipSetupCheck, that what Setup installs is in place
+// and current. Its error says what is wrong and what to run.
 func Check(ctx context.Context, cfg Config) error {
-	if cfg.SkipSetupCheck {
-		return nil
-	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return fmt.Errorf("elasticsearch config: %w", errors.Join(errs...))
 	}
@@ -248,6 +246,12 @@ func Check(ctx context.Context, cfg Config) error {
 }
 
 func (ad admin) check(ctx context.Context, cfg Config) error {
+	if err := ad.ping(ctx); err != nil {
+		return err
+	}
+	if cfg.SkipSetupCheck {
+		return nil
+	}
 	assets, err := Assets(cfg)
 	if err != nil {
 		return err
@@ -270,6 +274,34 @@ func (ad admin) check(ctx context.Context, cfg Config) error {
 			strings.Join(problems, "; "), SetupCommand)
 	}
 	return nil
+}
+
+// ping asks for the node's banner (GET /). Any answer from Elasticsearch
+// but 401 proves the node is reachable and takes the credentials: a 403 is
+// an authenticated user without the monitor privilege, which a writer
+// does not need.
+func (ad admin) ping(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+	if err != nil {
+		return fmt.Errorf("elasticsearch GET /: %w", err)
+	}
+	res, err := ad.client.Perform(req)
+	if err != nil {
+		// Also the client's refusal of a 2xx answer without the
+		// X-Elastic-Product header: something else answers there.
+		return fmt.Errorf("elasticsearch GET /: unreachable or not Elasticsearch: %w", err)
+	}
+	defer res.Body.Close()
+	switch st := res.StatusCode; {
+	case st < 300, st == http.StatusForbidden && isElasticsearch(res.Header):
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+		return nil
+	case st == http.StatusUnauthorized:
+		return fmt.Errorf("elasticsearch GET /: %s: the credentials are refused; check api_key, username/password or bearer_token",
+			describeFailure(st, res.Body, ad.red).Desc)
+	default:
+		return fmt.Errorf("elasticsearch GET /: %s", describeFailure(st, res.Body, ad.red).Desc)
+	}
 }
 
 // admin is a client for Setup and Check, with what takes the credentials
