@@ -41,6 +41,10 @@ type Sink struct {
 	health health
 	stats  counters
 	red    *secret.Redactor
+	now    func() time.Time
+	// pastLog rate-limits the warning about writes into indices that ILM
+	// is due to delete.
+	pastLog throttle
 
 	mu     sync.Mutex
 	closed bool
@@ -70,8 +74,10 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 		tr:     tr,
 		sem:    make(chan struct{}, cfg.Bulk.MaxInFlight),
 		red:    redactor(cfg),
+		now:    time.Now,
 	}
-	s.health.interval = cfg.LogInterval
+	s.pastLog.interval = cfg.LogInterval
+	s.health.logged.interval = cfg.LogInterval
 	s.health.log = s.log
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	return s, nil
@@ -95,14 +101,7 @@ func (s *Sink) Close(context.Context) error {
 // bucket. The date suffix is what index.lifecycle.parse_origination_date
 // reads, so retention counts from the bucket's date.
 func IndexName(prefix, granularity string, t time.Time) string {
-	y, m, d := t.UTC().Date()
-	switch granularity {
-	case Year:
-		m, d = 1, 1
-	case Day:
-	default:
-		d = 1
-	}
+	y, m, d := bucketDate(granularity, t)
 	b := make([]byte, 0, len(prefix)+11)
 	b = append(b, prefix...)
 	b = append(b, '-')
@@ -113,6 +112,40 @@ func IndexName(prefix, granularity string, t time.Time) string {
 	b = strconv.AppendInt(b, int64(y), 10)
 	b = append(b, '.', byte('0'+m/10), byte('0'+m%10), '.', byte('0'+d/10), byte('0'+d%10))
 	return string(b)
+}
+
+// bucketDate is the first day, in UTC, of the bucket t falls in.
+func bucketDate(granularity string, t time.Time) (int, time.Month, int) {
+	y, m, d := t.UTC().Date()
+	switch granularity {
+	case Year:
+		m, d = 1, 1
+	case Day:
+	default:
+		d = 1
+	}
+	return y, m, d
+}
+
+// pastRetention reports whether ILM is due to delete the index an event
+// dated t goes to: its age, counted from the bucket's first day (the date
+// parse_origination_date reads from the name), has reached retention_days.
+func (s *Sink) pastRetention(t, now time.Time) bool {
+	y, m, d := bucketDate(s.cfg.Index.Granularity, t)
+	deleteAt := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Add(time.Duration(s.cfg.ILM.RetentionDays) * 24 * time.Hour)
+	return !now.Before(deleteAt)
+}
+
+// warnPastRetention counts n documents written into an index ILM is due
+// to delete, and says so at most once per log_interval.
+func (s *Sink) warnPastRetention(index string, n int) {
+	total := s.stats.pastRetention.Add(int64(n))
+	if ok, _ := s.pastLog.allow("past_retention"); !ok {
+		return
+	}
+	s.log.Warn("elasticsearch: writing into an index older than the ILM retention; ILM deletes these documents at its next run",
+		"index", index, "retention_days", s.cfg.ILM.RetentionDays, "documents_past_retention_total", total,
+		"hint", "raise ilm.retention_days and run setup before backfilling events this old")
 }
 
 // item is one document's action and source lines inside a chunk buffer.
@@ -196,6 +229,10 @@ func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
 	var pre []stream.Rejection // refused before sending; goroutines only touch rejected
 	var lastKey int
 	var lastName string
+	var lastPast bool
+	var past int // documents for indices ILM is due to delete
+	var pastIndex string
+	now := s.now()
 	ok := true
 	for i := range docs {
 		d := &docs[i]
@@ -214,6 +251,11 @@ func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
 		y, m, dd := t.UTC().Date()
 		if key := y*10000 + int(m)*100 + dd; key != lastKey || lastName == "" {
 			lastKey, lastName = key, IndexName(s.cfg.Index.Prefix, s.cfg.Index.Granularity, t)
+			lastPast = s.pastRetention(t, now)
+		}
+		if lastPast {
+			past++
+			pastIndex = lastName
 		}
 
 		scratch.Reset()
@@ -238,6 +280,9 @@ func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
 	}
 	if ok {
 		flush()
+	}
+	if past > 0 {
+		s.warnPastRetention(pastIndex, past)
 	}
 	s.putBuf(cur.buf)
 	wg.Wait()
@@ -661,6 +706,10 @@ type Stats struct {
 	BulkRequests int64 // bulk requests sent, including failed ones
 	HeldBytes    int64 // bytes of bulk bodies held by requests in flight now
 	PeakHeld     int64 // most bytes of bulk bodies ever held at once
+	// PastRetention counts documents written into an index whose age,
+	// from the date in its name, has reached ilm.retention_days: ILM
+	// deletes them at its next run.
+	PastRetention int64
 }
 
 // Stats returns the counters, for metrics.
@@ -669,12 +718,14 @@ func (s *Sink) Stats() Stats {
 		Created: s.stats.created.Load(), Duplicates: s.stats.duplicates.Load(),
 		Rejected: s.stats.rejected.Load(), Retried: s.stats.retried.Load(),
 		BulkRequests: s.stats.requests.Load(), HeldBytes: s.stats.held.Load(), PeakHeld: s.stats.peak.Load(),
+		PastRetention: s.stats.pastRetention.Load(),
 	}
 }
 
 type counters struct {
 	created, duplicates, rejected, retried, requests atomic.Int64
 	held, peak                                       atomic.Int64
+	pastRetention                                    atomic.Int64
 }
 
 func (c *counters) hold(n int64) {
@@ -695,16 +746,49 @@ const (
 	kindBlocked     = "blocked"
 )
 
+// throttle lets a message of each kind through at most once per
+// interval, counting the ones it holds back.
+type throttle struct {
+	interval time.Duration
+
+	mu         sync.Mutex
+	lastLogged map[string]time.Time
+	suppressed map[string]int
+}
+
+// allow reports whether a message of kind may be logged now and, if so,
+// how many were held back since the last one.
+func (t *throttle) allow(kind string) (bool, int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.lastLogged == nil {
+		t.lastLogged, t.suppressed = map[string]time.Time{}, map[string]int{}
+	}
+	now := time.Now()
+	if last, ok := t.lastLogged[kind]; ok && now.Sub(last) < t.interval {
+		t.suppressed[kind]++
+		return false, 0
+	}
+	n := t.suppressed[kind]
+	t.lastLogged[kind], t.suppressed[kind] = now, 0
+	return true, n
+}
+
+// reset lets the next message of every kind through.
+func (t *throttle) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.lastLogged)
+}
+
 // health tracks whether writes go through and rate-limits the logging of
 // failures that persist.
 type health struct {
-	interval time.Duration
-	log      *slog.Logger
+	log    *slog.Logger
+	logged throttle
 
-	mu         sync.Mutex
-	reason     string // non-empty while not ready
-	lastLogged map[string]time.Time
-	suppressed map[string]int
+	mu     sync.Mutex
+	reason string // non-empty while not ready
 }
 
 func (h *health) ready() error {
@@ -724,16 +808,10 @@ func (h *health) fail(kind, reason string) {
 	if kind != kindBusy {
 		h.reason = reason
 	}
-	if h.lastLogged == nil {
-		h.lastLogged, h.suppressed = map[string]time.Time{}, map[string]int{}
-	}
-	now := time.Now()
-	if last, ok := h.lastLogged[kind]; ok && now.Sub(last) < h.interval {
-		h.suppressed[kind]++
+	ok, n := h.logged.allow(kind)
+	if !ok {
 		return
 	}
-	n := h.suppressed[kind]
-	h.lastLogged[kind], h.suppressed[kind] = now, 0
 	level := slog.LevelWarn
 	if kind == kindBlocked {
 		level = slog.LevelError
@@ -749,5 +827,5 @@ func (h *health) ok() {
 		h.log.Info("elasticsearch accepts writes again", "previous_problem", h.reason)
 		h.reason = ""
 	}
-	clear(h.lastLogged)
+	h.logged.reset()
 }
