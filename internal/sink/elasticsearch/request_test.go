@@ -219,3 +219,35 @@ func TestBulkAnswerMissingItemsIsNotTakenAsStored(t *testing.T) {
 		t.Errorf("stored %d of 10 (answer cut short: %v)", n, lied.Load())
 	}
 }
+
+// Bulk items the sink cannot read as a create result (another action's
+// key, no status) are retried, and the sink says why it is not ready
+// instead of retrying in silence.
+func TestUnreadableBulkItemsAreReported(t *testing.T) {
+	d, cfg := setupDouble(t)
+	var odd atomic.Bool
+	odd.Store(true)
+	cfg.Addresses = []string{proxied(t, d, func(w http.ResponseWriter, r *http.Request) bool {
+		if !odd.Load() || !strings.HasSuffix(r.URL.Path, "/_bulk") {
+			return false
+		}
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"errors":true,"took":1,"items":[{"update":{"_index":"x","_id":"1","status":200}},{"create":{"_index":"x","_id":"2"}}]}`))
+		return true
+	})}
+	s := newSink(t, cfg, nil)
+	done := make(chan error, 1)
+	go func() { done <- s.Write(tctx(t), events("odd", 2, nov)) }()
+	waitFor(t, "the sink to report the unreadable items", func() bool { return s.Ready() != nil })
+	if r := s.Ready().Error(); !strings.Contains(r, "item") {
+		t.Errorf("Ready() = %q, want it to name the items", r)
+	}
+	odd.Store(false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if d.Count("*") != 2 || s.Ready() != nil {
+		t.Errorf("count %d, ready %v", d.Count("*"), s.Ready())
+	}
+}

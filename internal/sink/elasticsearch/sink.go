@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -533,20 +534,27 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 		return attemptResult{retry: pending}
 	}
 	defer res.Body.Close()
+	if res.StatusCode >= 300 {
+		return s.requestFailed(res.StatusCode, res.Header, res.Body, pending)
+	}
+	return s.readAnswer(res.Body, pending)
+}
 
-	switch st := res.StatusCode; {
+// requestFailed handles an answer refusing the request as a whole.
+func (s *Sink) requestFailed(st int, h http.Header, body io.Reader, pending []item) attemptResult {
+	switch {
 	case st == http.StatusRequestEntityTooLarge:
 		return attemptResult{refused: &ItemError{Status: st, Reason: "refused as too large (HTTP 413)"}}
 	case st == http.StatusTooManyRequests:
-		f := describeFailure(st, res.Body, s.red)
+		f := describeFailure(st, body, s.red)
 		s.health.fail(kindBusy, "elasticsearch busy, retrying: "+f.Desc)
 		return attemptResult{retry: pending}
 	case st >= 500:
-		f := describeFailure(st, res.Body, s.red)
+		f := describeFailure(st, body, s.red)
 		s.health.fail(kindUnavailable, "elasticsearch unavailable: "+f.Desc)
 		return attemptResult{retry: pending}
-	case st == http.StatusBadRequest && isElasticsearch(res.Header):
-		f := describeFailure(st, res.Body, s.red)
+	case st == http.StatusBadRequest && isElasticsearch(h):
+		f := describeFailure(st, body, s.red)
 		if f.Type != "" {
 			// The node validates a bulk request whole: one bad action (an
 			// _id too long, a line it cannot parse) refuses all of them.
@@ -554,20 +562,23 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 		}
 		s.health.fail(kindBlocked, "elasticsearch refuses writes: "+f.Desc)
 		return attemptResult{retry: pending}
-	case st >= 300:
+	default:
 		// 401, 403, 404, a 400 that is not Elasticsearch's (a proxy's
 		// page) and other whole-request refusals cannot be pinned on a
 		// document and hit every one alike: keep them, stop acking, and
 		// say why; they heal when the cause is fixed.
-		f := describeFailure(st, res.Body, s.red)
+		f := describeFailure(st, body, s.red)
 		s.health.fail(kindBlocked, "elasticsearch refuses writes: "+f.Desc)
 		return attemptResult{retry: pending}
 	}
+}
 
+// readAnswer reads a bulk answer: every item's fate, in order.
+func (s *Sink) readAnswer(body io.Reader, pending []item) attemptResult {
 	rb := s.getBuf()
 	defer s.bufs.Put(rb)
 	var top bulkTop
-	_, err = rb.ReadFrom(res.Body)
+	_, err := rb.ReadFrom(body)
 	if err == nil {
 		err = json.Unmarshal(rb.Bytes(), &top)
 	}
@@ -590,15 +601,24 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 		s.health.fail(kindUnavailable, fmt.Sprintf("elasticsearch bulk answer has %d items for %d actions", len(br.Items), len(pending)))
 		return attemptResult{retry: pending}
 	}
+	return s.itemResults(br, pending)
+}
+
+// itemResults sorts the items of an answer with errors into stored,
+// rejected and to retry, and reports the first reason to retry.
+func (s *Sink) itemResults(br bulkResponse, pending []item) attemptResult {
 	var out attemptResult
-	var blocked, busy string
+	var blocked, busy, odd string
 	for i, w := range br.Items {
 		it := w.Create
 		if it == nil {
 			it = w.Index
 		}
-		if it == nil {
+		if it == nil || it.Status == 0 {
 			out.retry = append(out.retry, pending[i])
+			if odd == "" {
+				odd = fmt.Sprintf("elasticsearch bulk answer item %d is not a create result with a status", i)
+			}
 			continue
 		}
 		switch {
@@ -628,11 +648,16 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 			out.rejected = appendRejection(out.rejected, pending[i].doc, &ItemError{Status: it.Status, Type: s.red.Redact(errType(it.Error)), Reason: reason})
 		default:
 			out.retry = append(out.retry, pending[i])
+			if odd == "" {
+				odd = fmt.Sprintf("elasticsearch bulk answer item %d has status %d", i, it.Status)
+			}
 		}
 	}
 	switch {
 	case blocked != "":
 		s.health.fail(kindBlocked, "elasticsearch refuses writes: "+blocked)
+	case odd != "":
+		s.health.fail(kindUnavailable, odd)
 	case busy != "":
 		if out.progress {
 			s.health.ok()
