@@ -183,11 +183,7 @@ func TestBadRequestFromAProxyIsRetriedNotRejected(t *testing.T) {
 	if r := s.Ready(); r == nil || !strings.Contains(r.Error(), "400") {
 		t.Errorf("Ready() = %v, want the 400", r)
 	}
-	select {
-	case err := <-done:
-		t.Fatalf("Write returned while the proxy refused: %v", err)
-	default:
-	}
+	stillWriting(t, done, "the proxy refused")
 	refuse.Store(false)
 	if err := <-done; err != nil {
 		t.Fatalf("after the proxy healed: %v", err)
