@@ -51,7 +51,7 @@ func BenchmarkEncode(b *testing.B) {
 			buf.Reset()
 		}
 		start := buf.Len()
-		writeAction(&buf, IndexName("entra-sspr", Month, d.Time), d.Event.ID)
+		writeAction(&buf, IndexName("entra-sspr", Month, d.Time), docID(d.Event.ID))
 		if err := enc.Encode(d); err != nil {
 			b.Fatal(err)
 		}

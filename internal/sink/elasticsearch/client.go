@@ -13,20 +13,22 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
-	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
 
 // newClient builds a go-elasticsearch client with the sink's own retry
 // policy (the client's is off) and TLS verification as configured.
-func newClient(cfg Config) (*es.Client, *http.Transport, error) {
-	tlsCfg, err := tlsConfig(cfg.TLS)
+func newClient(cfg Config) (*es.Client, *transport, error) {
+	tlsCfg, pin, err := tlsConfig(cfg.TLS)
 	if err != nil {
 		return nil, nil, err
 	}
-	tr := &http.Transport{
+	base := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:       tlsCfg,
@@ -36,6 +38,7 @@ func newClient(cfg Config) (*es.Client, *http.Transport, error) {
 		ResponseHeaderTimeout: cfg.RequestTimeout,
 		ForceAttemptHTTP2:     true,
 	}
+	tr := &transport{base: base, pin: pin}
 	ec := es.Config{
 		Addresses:    cfg.Addresses,
 		CloudID:      cfg.CloudID,
@@ -58,44 +61,96 @@ func newClient(cfg Config) (*es.Client, *http.Transport, error) {
 	return c, tr, nil
 }
 
-func tlsConfig(c TLSConfig) (*tls.Config, error) {
+// transport sends each request through an http.Transport of its node's
+// host. With a pinned fingerprint Go's own verification is off, and the
+// callback that replaces it is not told which host a connection is for
+// (for an IP address not even through SNI), so each host gets a transport
+// whose callback checks the certificate against that host.
+type transport struct {
+	base *http.Transport
+	pin  func(host string) func(tls.ConnectionState) error // nil: base serves every host
+
+	mu     sync.Mutex
+	byHost map[string]*http.Transport
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.forHost(req.URL.Hostname()).RoundTrip(req)
+}
+
+func (t *transport) forHost(host string) *http.Transport {
+	if t.pin == nil {
+		return t.base
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if tr := t.byHost[host]; tr != nil {
+		return tr
+	}
+	tr := t.base.Clone()
+	tr.TLSClientConfig.VerifyConnection = t.pin(host)
+	if t.byHost == nil {
+		t.byHost = map[string]*http.Transport{}
+	}
+	t.byHost[host] = tr
+	return tr
+}
+
+// CloseIdleConnections closes the idle connections to every node.
+func (t *transport) CloseIdleConnections() {
+	t.base.CloseIdleConnections()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, tr := range t.byHost {
+		tr.CloseIdleConnections()
+	}
+}
+
+// tlsConfig returns the TLS settings and, with tls.ca_fingerprint, the
+// verification of a connection to a given host.
+func tlsConfig(c TLSConfig) (*tls.Config, func(host string) func(tls.ConnectionState) error, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.InsecureSkipVerify {
 		tc.InsecureSkipVerify = true
-		return tc, nil
+		return tc, nil, nil
 	}
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
+			return nil, nil, fmt.Errorf("tls.ca_file: %w", err)
 		}
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", c.CAFile)
+			return nil, nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", c.CAFile)
 		}
 		tc.RootCAs = pool
 	}
-	if c.CAFingerprint != "" {
-		want, err := ParseFingerprint(c.CAFingerprint)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_fingerprint: %w", err)
-		}
-		roots := tc.RootCAs
-		// Standard verification cannot know the pinned certificate; it is
-		// done in VerifyConnection instead, with the pinned one as root and
-		// the host name still checked.
-		tc.InsecureSkipVerify = true
-		tc.VerifyConnection = func(cs tls.ConnectionState) error {
-			return verifyPinned(cs, want, roots)
-		}
+	if c.CAFingerprint == "" {
+		return tc, nil, nil
 	}
-	return tc, nil
+	want, err := ParseFingerprint(c.CAFingerprint)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tls.ca_fingerprint: %w", err)
+	}
+	roots := tc.RootCAs
+	// Standard verification cannot know the pinned certificate before the
+	// handshake; it is done in VerifyConnection instead, with the pinned
+	// one as root and the host still checked.
+	tc.InsecureSkipVerify = true
+	pin := func(host string) func(tls.ConnectionState) error {
+		return func(cs tls.ConnectionState) error { return verifyPinned(cs, host, want, roots) }
+	}
+	return tc, pin, nil
 }
 
-func verifyPinned(cs tls.ConnectionState, want []byte, extraRoots *x509.CertPool) error {
+// verifyPinned accepts the node's chain when a certificate in it has the
+// pinned fingerprint, the leaf chains up to it (or to extraRoots), and the
+// leaf is issued for host: a DNS name, or an IP address matched against
+// the IP address SANs.
+func verifyPinned(cs tls.ConnectionState, host string, want []byte, extraRoots *x509.CertPool) error {
 	if len(cs.PeerCertificates) == 0 {
 		return errors.New("tls: node presented no certificate")
 	}
@@ -110,6 +165,9 @@ func verifyPinned(cs tls.ConnectionState, want []byte, extraRoots *x509.CertPool
 	if pinned == nil {
 		return errors.New("tls: no certificate of the node matches tls.ca_fingerprint")
 	}
+	if host == "" {
+		return errors.New("tls: no host to check the node's certificate against")
+	}
 	roots := x509.NewCertPool()
 	roots.AddCert(pinned)
 	inter := x509.NewCertPool()
@@ -117,11 +175,11 @@ func verifyPinned(cs tls.ConnectionState, want []byte, extraRoots *x509.CertPool
 		inter.AddCert(cert)
 	}
 	leaf := cs.PeerCertificates[0]
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: cs.ServerName}); err != nil {
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: host}); err != nil {
 		if extraRoots == nil {
 			return fmt.Errorf("tls: %w", err)
 		}
-		if _, err2 := leaf.Verify(x509.VerifyOptions{Roots: extraRoots, Intermediates: inter, DNSName: cs.ServerName}); err2 != nil {
+		if _, err2 := leaf.Verify(x509.VerifyOptions{Roots: extraRoots, Intermediates: inter, DNSName: host}); err2 != nil {
 			return fmt.Errorf("tls: %w", err)
 		}
 	}
@@ -146,15 +204,25 @@ func (e *esError) String() string {
 	return s
 }
 
-// responseError reads the error envelope of a failed answer and describes
-// it; the body is bounded so a proxy's HTML page cannot flood a log line.
-func responseError(res *esapi.Response) (*esError, string) {
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+// failure is a failed answer's error, with every form of the configured
+// credentials taken out: a proxy, or a node's own message, may repeat the
+// request and its Authorization header.
+type failure struct {
+	Type   string // Elasticsearch's error type; "" when the body is not its error envelope
+	Reason string // type, reason and cause, as Elasticsearch wrote them
+	Desc   string // "HTTP <status>" and the reason, or the start of the body
+}
+
+// describeFailure reads the error envelope of a failed answer. The body
+// is bounded so that a proxy's HTML page cannot flood a log line, and
+// redacted before it is cut, so no part of a secret is left at the cut.
+func describeFailure(status int, body io.Reader, red *secret.Redactor) failure {
+	raw, _ := io.ReadAll(io.LimitReader(body, 64<<10))
 	var env struct {
 		Error json.RawMessage `json:"error"`
 	}
 	var e esError
-	if json.Unmarshal(body, &env) == nil && len(env.Error) > 0 {
+	if json.Unmarshal(raw, &env) == nil && len(env.Error) > 0 {
 		if json.Unmarshal(env.Error, &e) != nil {
 			// Some answers carry the error as a plain string.
 			var s string
@@ -163,14 +231,49 @@ func responseError(res *esapi.Response) (*esError, string) {
 			}
 		}
 	}
-	desc := fmt.Sprintf("HTTP %d", res.StatusCode)
+	f := failure{Desc: fmt.Sprintf("HTTP %d", status)}
 	if e.Type != "" {
-		desc += " " + e.String()
-	} else if t := strings.TrimSpace(string(body)); t != "" {
+		f.Type, f.Reason = red.Redact(e.Type), red.Redact(e.String())
+		f.Desc += " " + f.Reason
+	} else if t := strings.TrimSpace(red.Redact(string(raw))); t != "" {
 		if len(t) > 200 {
-			t = t[:200] + "..."
+			t = strings.ToValidUTF8(t[:200], "") + "..."
 		}
-		desc += " " + t
+		f.Desc += " " + t
 	}
-	return &e, desc
+	return f
+}
+
+// isElasticsearch reports whether an answer comes from an Elasticsearch
+// node (every answer of a node carries the header), not from a proxy.
+func isElasticsearch(h http.Header) bool { return h.Get("X-Elastic-Product") == "Elasticsearch" }
+
+// redactor knows every credential of cfg in the forms it is configured
+// and sent in.
+func redactor(cfg Config) *secret.Redactor {
+	vals := []string{cfg.Password.Reveal(), cfg.APIKey.Reveal(), cfg.BearerToken.Reveal()}
+	if cfg.Username != "" && !cfg.Password.IsZero() {
+		vals = append(vals, cfg.Username+":"+cfg.Password.Reveal())
+	}
+	return secret.NewRedactor(vals...)
+}
+
+// redactedError is err with the credentials taken out of its message; it
+// unwraps to err, so errors.Is still sees a context's end.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+func redactErr(red *secret.Redactor, err error) error {
+	if err == nil {
+		return nil
+	}
+	if msg := red.Redact(err.Error()); msg != err.Error() {
+		return &redactedError{msg: msg, err: err}
+	}
+	return err
 }

@@ -47,8 +47,9 @@ type Config struct {
 	RequestTimeout time.Duration `toml:"request_timeout"`
 	// LogInterval is how often a persisting failure is logged again.
 	LogInterval time.Duration `toml:"log_interval"`
-	// SkipSetupCheck makes Check succeed without looking, for writer users
-	// that may not read ILM policies and templates.
+	// SkipSetupCheck makes Check skip the ILM policy and template checks,
+	// for writer users that may not read them; the node and the
+	// credentials are still checked.
 	SkipSetupCheck bool `toml:"skip_setup_check"`
 }
 
@@ -58,7 +59,9 @@ type TLSConfig struct {
 	CAFile string `toml:"ca_file"`
 	// CAFingerprint is the SHA-256 fingerprint (hex, colons allowed) of a
 	// certificate in the node's chain, as printed by Elasticsearch on first
-	// start; that certificate is then trusted as the root.
+	// start; that certificate is then trusted as the root, and the node's
+	// certificate must still be issued for the URL's host name or IP
+	// address.
 	CAFingerprint string `toml:"ca_fingerprint"`
 	// InsecureSkipVerify turns verification off. Never in production.
 	InsecureSkipVerify bool `toml:"insecure_skip_verify"`
@@ -95,7 +98,8 @@ type RetryConfig struct {
 // ILMConfig configures the lifecycle policy Setup installs.
 type ILMConfig struct {
 	// RetentionDays is the age, counted from the date in the index name,
-	// at which an index is deleted.
+	// at which an index is deleted. Writes into an index already that old
+	// are counted (Stats.PastRetention) and warned about.
 	RetentionDays int `toml:"retention_days"`
 }
 

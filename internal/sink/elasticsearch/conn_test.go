@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
+	"github.com/sspr-exporter/sspr-exporter/internal/stream"
 	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
 )
@@ -165,5 +166,65 @@ func TestValidate(t *testing.T) {
 	cfg.Bulk.MaxDocs = 0
 	if _, err := New(cfg, nil); err == nil || !strings.Contains(err.Error(), "bulk.max_docs") {
 		t.Errorf("New with an invalid config: %v", err)
+	}
+}
+
+// A proxy (or anything in front of the node) may repeat the request in its
+// error answer, Authorization header included. No form of a credential
+// may reach an error, a rejection, the readiness reason or the log.
+func TestEchoedCredentialsNeverShow(t *testing.T) {
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	const pw = "s3cr3t-Pa55<&>"
+	const keyPlain = "VuaCfGcBCdbkQm-e5aOx:ui2lp2axTNmsyakw9tvNnw"
+	token := b64("elastic/fleet-server/token-1:servicetokensecret22")
+	creds := []struct {
+		name  string
+		set   func(*Config)
+		forms []string
+	}{
+		{"basic", func(c *Config) { c.Username, c.Password = "sspr", secret.New(pw) },
+			[]string{pw, b64("sspr:" + pw), base64.RawURLEncoding.EncodeToString([]byte("sspr:" + pw)), b64(pw)}},
+		{"api key", func(c *Config) { c.APIKey = secret.New(b64(keyPlain)) },
+			[]string{b64(keyPlain), keyPlain, "ui2lp2axTNmsyakw9tvNnw"}},
+		{"bearer", func(c *Config) { c.BearerToken = secret.New(token) },
+			[]string{token, "servicetokensecret22", b64(token)}},
+	}
+	echoes := []struct {
+		status   int
+		envelope bool
+	}{{400, true}, {401, true}, {403, true}, {500, true}, {400, false}, {502, false}}
+	for _, c := range creds {
+		for _, e := range echoes {
+			t.Run(fmt.Sprintf("%s/%d/envelope=%v", c.name, e.status, e.envelope), func(t *testing.T) {
+				d := esdouble.New()
+				defer d.Close()
+				cfg := testConfig(d)
+				c.set(&cfg)
+				d.EchoRequests(e.status, e.envelope)
+				logs := &syncbuf.Buffer{}
+				_, setupErr := Setup(tctx(t), cfg, newLogger(logs))
+				checkErr := Check(tctx(t), cfg)
+				s := newSink(t, cfg, logs)
+				ctx, cancel := contextWithTimeout(300 * time.Millisecond)
+				defer cancel()
+				writeErr := s.Write(ctx, events("echo", 2, nov))
+				shown := fmt.Sprintf("setup: %v\ncheck: %v\nwrite: %v\nready: %v\n", setupErr, checkErr, writeErr, s.Ready())
+				if rej, ok := stream.AsRejected(writeErr); ok {
+					for _, r := range rej.Docs {
+						shown += "rejection: " + r.Err.Error() + "\n"
+					}
+				}
+				shown += logs.String()
+				for _, f := range c.forms {
+					if strings.Contains(shown, f) {
+						t.Errorf("%q shown:\n%s", f, shown)
+					}
+				}
+				// Without the echo reaching the messages the test proves nothing.
+				if !strings.Contains(shown, "Authorization: ") {
+					t.Errorf("the echo does not show in any message:\n%s", shown)
+				}
+			})
+		}
 	}
 }

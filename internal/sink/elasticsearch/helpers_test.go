@@ -123,6 +123,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// stillWriting fails the test when the Write that reports to done has
+// returned while it must not (the cause of its retries is still there).
+func stillWriting(t *testing.T, done <-chan error, while string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		t.Fatalf("Write returned while %s: %v", while, err)
+	default:
+	}
+}
+
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }

@@ -15,7 +15,8 @@ import (
 	"strings"
 
 	es "github.com/elastic/go-elasticsearch/v8"
-	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
 
 // SchemaVersion is bumped whenever the mappings, settings or policy shape
@@ -197,17 +198,22 @@ func Setup(ctx context.Context, cfg Config, logger *slog.Logger) (changed bool, 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	client, tr, err := newClient(cfg)
+	ad, err := newAdmin(cfg)
 	if err != nil {
 		return false, err
 	}
-	defer tr.CloseIdleConnections()
+	defer ad.tr.CloseIdleConnections()
+	changed, err = ad.setup(ctx, cfg, logger)
+	return changed, redactErr(ad.red, err)
+}
+
+func (ad admin) setup(ctx context.Context, cfg Config, logger *slog.Logger) (changed bool, err error) {
 	assets, err := Assets(cfg)
 	if err != nil {
 		return false, err
 	}
 	for _, a := range assets {
-		hash, found, err := installedHash(ctx, client, a, true)
+		hash, found, err := ad.installedHash(ctx, a, true)
 		if err != nil {
 			return changed, err
 		}
@@ -215,7 +221,7 @@ func Setup(ctx context.Context, cfg Config, logger *slog.Logger) (changed bool, 
 			logger.Debug("elasticsearch setup: up to date", "kind", a.Kind, "name", a.Name)
 			continue
 		}
-		if err := put(ctx, client, a); err != nil {
+		if err := ad.put(ctx, a); err != nil {
 			return changed, err
 		}
 		changed = true
@@ -224,27 +230,35 @@ func Setup(ctx context.Context, cfg Config, logger *slog.Logger) (changed bool, 
 	return changed, nil
 }
 
-// Check verifies that what Setup installs is in place and current. Its
-// error says what is wrong and what to run.
+// Check verifies that the node is reachable and takes the credentials,
+// then, unless cfg.SkipSetupCheck, that what Setup installs is in place
+// and current. Its error says what is wrong and what to run.
 func Check(ctx context.Context, cfg Config) error {
-	if cfg.SkipSetupCheck {
-		return nil
-	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return fmt.Errorf("elasticsearch config: %w", errors.Join(errs...))
 	}
-	client, tr, err := newClient(cfg)
+	ad, err := newAdmin(cfg)
 	if err != nil {
 		return err
 	}
-	defer tr.CloseIdleConnections()
+	defer ad.tr.CloseIdleConnections()
+	return redactErr(ad.red, ad.check(ctx, cfg))
+}
+
+func (ad admin) check(ctx context.Context, cfg Config) error {
+	if err := ad.ping(ctx); err != nil {
+		return err
+	}
+	if cfg.SkipSetupCheck {
+		return nil
+	}
 	assets, err := Assets(cfg)
 	if err != nil {
 		return err
 	}
 	var problems []string
 	for _, a := range assets {
-		hash, found, err := installedHash(ctx, client, a, false)
+		hash, found, err := ad.installedHash(ctx, a, false)
 		if err != nil {
 			return err
 		}
@@ -262,16 +276,60 @@ func Check(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+// ping asks for the node's banner (GET /). Any answer from Elasticsearch
+// but 401 proves the node is reachable and takes the credentials: a 403 is
+// an authenticated user without the monitor privilege, which a writer
+// does not need.
+func (ad admin) ping(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+	if err != nil {
+		return fmt.Errorf("elasticsearch GET /: %w", err)
+	}
+	res, err := ad.client.Perform(req)
+	if err != nil {
+		// Also the client's refusal of a 2xx answer without the
+		// X-Elastic-Product header: something else answers there.
+		return fmt.Errorf("elasticsearch GET /: unreachable or not Elasticsearch: %w", err)
+	}
+	defer res.Body.Close()
+	switch st := res.StatusCode; {
+	case st < 300, st == http.StatusForbidden && isElasticsearch(res.Header):
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+		return nil
+	case st == http.StatusUnauthorized:
+		return fmt.Errorf("elasticsearch GET /: %s: the credentials are refused; check api_key, username/password or bearer_token",
+			describeFailure(st, res.Body, ad.red).Desc)
+	default:
+		return fmt.Errorf("elasticsearch GET /: %s", describeFailure(st, res.Body, ad.red).Desc)
+	}
+}
+
+// admin is a client for Setup and Check, with what takes the credentials
+// out of its errors.
+type admin struct {
+	client *es.Client
+	tr     *transport
+	red    *secret.Redactor
+}
+
+func newAdmin(cfg Config) (admin, error) {
+	client, tr, err := newClient(cfg)
+	if err != nil {
+		return admin{}, err
+	}
+	return admin{client: client, tr: tr, red: redactor(cfg)}, nil
+}
+
 func label(kind string) string {
 	return strings.ReplaceAll(strings.Replace(kind, "ilm_", "ILM ", 1), "_", " ")
 }
 
-func installedHash(ctx context.Context, client *es.Client, a Asset, forSetup bool) (hash string, found bool, err error) {
+func (ad admin) installedHash(ctx context.Context, a Asset, forSetup bool) (hash string, found bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.Path(), nil)
 	if err != nil {
 		return "", false, fmt.Errorf("elasticsearch get %s %s: %w", label(a.Kind), a.Name, err)
 	}
-	res, err := client.Perform(req)
+	res, err := ad.client.Perform(req)
 	if err != nil {
 		return "", false, fmt.Errorf("elasticsearch get %s %s: unreachable: %w", label(a.Kind), a.Name, err)
 	}
@@ -285,7 +343,7 @@ func installedHash(ctx context.Context, client *es.Client, a Asset, forSetup boo
 		if forSetup {
 			op = "get"
 		}
-		return "", false, adminError(op, a, res)
+		return "", false, adminError(op, a, res, ad.red)
 	}
 	var meta struct {
 		Meta struct {
@@ -344,19 +402,19 @@ func installedHash(ctx context.Context, client *es.Client, a Asset, forSetup boo
 	return meta.Meta.ContentHash, true, nil
 }
 
-func put(ctx context.Context, client *es.Client, a Asset) error {
+func (ad admin) put(ctx context.Context, a Asset) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, a.Path(), bytes.NewReader(a.Body))
 	if err != nil {
 		return fmt.Errorf("elasticsearch put %s %s: %w", label(a.Kind), a.Name, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	res, err := client.Perform(req)
+	res, err := ad.client.Perform(req)
 	if err != nil {
 		return fmt.Errorf("elasticsearch put %s %s: unreachable: %w", label(a.Kind), a.Name, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return adminError("put", a, res)
+		return adminError("put", a, res, ad.red)
 	}
 	var ack struct {
 		Acknowledged bool `json:"acknowledged"`
@@ -367,8 +425,8 @@ func put(ctx context.Context, client *es.Client, a Asset) error {
 	return nil
 }
 
-func adminError(op string, a Asset, res *http.Response) error {
-	_, desc := responseError(&esapi.Response{StatusCode: res.StatusCode, Body: res.Body, Header: res.Header})
+func adminError(op string, a Asset, res *http.Response, red *secret.Redactor) error {
+	desc := describeFailure(res.StatusCode, res.Body, red).Desc
 	hint := ""
 	switch res.StatusCode {
 	case http.StatusUnauthorized:

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/csv"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
 )
@@ -252,5 +255,58 @@ func TestMappingsCoverEveryEmittedField(t *testing.T) {
 	}
 	if m["dynamic"] != false {
 		t.Errorf("dynamic = %v, want false", m["dynamic"])
+	}
+}
+
+// skip_setup_check skips the template and ILM checks only: Check (what
+// `sspr-exporter check` and the start-up check run) still proves that the
+// node is reachable and takes the credentials.
+func TestSkipSetupCheckStillChecksTheNode(t *testing.T) {
+	d := esdouble.New()
+	defer d.Close()
+	cfg := testConfig(d)
+	cfg.SkipSetupCheck = true
+	cfg.APIKey = secret.New("c2tpcC1jaGVjazpzZWNyZXQta2V5LTEyMzQ=")
+
+	if err := Check(tctx(t), cfg); err != nil {
+		t.Errorf("reachable node without templates: %v", err)
+	}
+	// A writer role has no monitor privilege: the node's 403 on GET /
+	// still says the user is authenticated.
+	d.ForbidInfo(true)
+	d.Forbid(true)
+	if err := Check(tctx(t), cfg); err != nil {
+		t.Errorf("writer without monitor and template privileges: %v", err)
+	}
+	d.ForbidInfo(false)
+	d.Forbid(false)
+
+	d.Unauthorized(true)
+	err := Check(tctx(t), cfg)
+	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "api_key") {
+		t.Errorf("credentials refused: %v", err)
+	}
+	d.Unauthorized(false)
+
+	d.SetDown(true)
+	if err := Check(tctx(t), cfg); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("node down: %v", err)
+	}
+	d.SetDown(false)
+
+	// Something that is not Elasticsearch answering at the address.
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	}))
+	defer other.Close()
+	notES := cfg
+	notES.Addresses = []string{other.URL}
+	if err := Check(tctx(t), notES); err == nil || !strings.Contains(err.Error(), "not Elasticsearch") {
+		t.Errorf("not Elasticsearch: %v", err)
+	}
+
+	d.Close()
+	if err := Check(tctx(t), cfg); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Errorf("no node: %v", err)
 	}
 }

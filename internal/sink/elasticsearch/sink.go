@@ -3,21 +3,27 @@ package elasticsearch
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	es "github.com/elastic/go-elasticsearch/v8"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
 )
 
@@ -30,11 +36,16 @@ type Sink struct {
 	cfg    Config
 	log    *slog.Logger
 	client *es.Client
-	tr     *http.Transport
+	tr     *transport
 	sem    chan struct{}
 	bufs   sync.Pool
 	health health
 	stats  counters
+	red    *secret.Redactor
+	now    func() time.Time
+	// pastLog rate-limits the warning about writes into indices that ILM
+	// is due to delete.
+	pastLog throttle
 
 	mu     sync.Mutex
 	closed bool
@@ -63,8 +74,11 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 		client: client,
 		tr:     tr,
 		sem:    make(chan struct{}, cfg.Bulk.MaxInFlight),
+		red:    redactor(cfg),
+		now:    time.Now,
 	}
-	s.health.interval = cfg.LogInterval
+	s.pastLog.interval = cfg.LogInterval
+	s.health.logged.interval = cfg.LogInterval
 	s.health.log = s.log
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	return s, nil
@@ -88,14 +102,7 @@ func (s *Sink) Close(context.Context) error {
 // bucket. The date suffix is what index.lifecycle.parse_origination_date
 // reads, so retention counts from the bucket's date.
 func IndexName(prefix, granularity string, t time.Time) string {
-	y, m, d := t.UTC().Date()
-	switch granularity {
-	case Year:
-		m, d = 1, 1
-	case Day:
-	default:
-		d = 1
-	}
+	y, m, d := bucketDate(granularity, t)
 	b := make([]byte, 0, len(prefix)+11)
 	b = append(b, prefix...)
 	b = append(b, '-')
@@ -106,6 +113,40 @@ func IndexName(prefix, granularity string, t time.Time) string {
 	b = strconv.AppendInt(b, int64(y), 10)
 	b = append(b, '.', byte('0'+m/10), byte('0'+m%10), '.', byte('0'+d/10), byte('0'+d%10))
 	return string(b)
+}
+
+// bucketDate is the first day, in UTC, of the bucket t falls in.
+func bucketDate(granularity string, t time.Time) (int, time.Month, int) {
+	y, m, d := t.UTC().Date()
+	switch granularity {
+	case Year:
+		m, d = 1, 1
+	case Day:
+	default:
+		d = 1
+	}
+	return y, m, d
+}
+
+// pastRetention reports whether ILM is due to delete the index an event
+// dated t goes to: its age, counted from the bucket's first day (the date
+// parse_origination_date reads from the name), has reached retention_days.
+func (s *Sink) pastRetention(t, now time.Time) bool {
+	y, m, d := bucketDate(s.cfg.Index.Granularity, t)
+	deleteAt := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Add(time.Duration(s.cfg.ILM.RetentionDays) * 24 * time.Hour)
+	return !now.Before(deleteAt)
+}
+
+// warnPastRetention counts n documents written into an index ILM is due
+// to delete, and says so at most once per log_interval.
+func (s *Sink) warnPastRetention(index string, n int) {
+	total := s.stats.pastRetention.Add(int64(n))
+	if ok, _ := s.pastLog.allow("past_retention"); !ok {
+		return
+	}
+	s.log.Warn("elasticsearch: writing into an index older than the ILM retention; ILM deletes these documents at its next run",
+		"index", index, "retention_days", s.cfg.ILM.RetentionDays, "documents_past_retention_total", total,
+		"hint", "raise ilm.retention_days and run setup before backfilling events this old")
 }
 
 // item is one document's action and source lines inside a chunk buffer.
@@ -189,6 +230,10 @@ func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
 	var pre []stream.Rejection // refused before sending; goroutines only touch rejected
 	var lastKey int
 	var lastName string
+	var lastPast bool
+	var past int // documents for indices ILM is due to delete
+	var pastIndex string
+	now := s.now()
 	ok := true
 	for i := range docs {
 		d := &docs[i]
@@ -207,10 +252,15 @@ func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
 		y, m, dd := t.UTC().Date()
 		if key := y*10000 + int(m)*100 + dd; key != lastKey || lastName == "" {
 			lastKey, lastName = key, IndexName(s.cfg.Index.Prefix, s.cfg.Index.Granularity, t)
+			lastPast = s.pastRetention(t, now)
+		}
+		if lastPast {
+			past++
+			pastIndex = lastName
 		}
 
 		scratch.Reset()
-		writeAction(scratch, lastName, d.Event.ID)
+		writeAction(scratch, lastName, docID(d.Event.ID))
 		// AppendJSON into the spare capacity makes the Write a copy onto
 		// itself; '<', '>' and '&' stay literal, as Elasticsearch stores them.
 		scratch.Write(d.AppendJSON(scratch.AvailableBuffer()))
@@ -231,6 +281,9 @@ func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
 	}
 	if ok {
 		flush()
+	}
+	if past > 0 {
+		s.warnPastRetention(pastIndex, past)
 	}
 	s.putBuf(cur.buf)
 	wg.Wait()
@@ -283,6 +336,40 @@ func writeAction(b *bytes.Buffer, index, id string) {
 	b.WriteString("}}\n")
 }
 
+// maxIDBytes is Elasticsearch's limit on an _id, in bytes of UTF-8: a
+// longer one makes the node refuse the whole bulk request.
+const maxIDBytes = 512
+
+// hashedIDPrefix starts the _id of a record id that is not used as is.
+const hashedIDPrefix = "longid-sha256-"
+
+// docID is the _id a record id is stored under: the id itself, or, when it
+// is longer than Elasticsearch allows, "longid-sha256-" and the hex SHA-256
+// of its bytes (78 bytes). The same id always gives the same _id, so
+// replays still deduplicate; event.id keeps the id whole. An id that
+// itself starts with the prefix is hashed too, so a record can never be
+// taken for a copy of another whose id was hashed.
+func docID(id string) string {
+	if len(id) <= maxIDBytes && !strings.HasPrefix(id, hashedIDPrefix) && encodedLen(id) <= maxIDBytes {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return hashedIDPrefix + hex.EncodeToString(sum[:])
+}
+
+// encodedLen is the length of s as the node receives it: encoding/json
+// turns each byte that is not UTF-8 into U+FFFD (3 bytes).
+func encodedLen(s string) int {
+	if utf8.ValidString(s) {
+		return len(s)
+	}
+	n := 0
+	for _, r := range s {
+		n += utf8.RuneLen(r)
+	}
+	return n
+}
+
 func plainJSON(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -316,21 +403,8 @@ func (s *Sink) sendItems(ctx context.Context, src []byte, items []item, whole bo
 			return result{rejected: res.rejected, err: ctx.Err()}
 		}
 		res.rejected = append(res.rejected, out.rejected...)
-		if out.tooLarge {
-			if len(pending) == 1 {
-				res.rejected = appendRejection(res.rejected, pending[0].doc,
-					fmt.Errorf("document of %d bytes refused as too large (HTTP 413): raise http.max_content_length", pending[0].end-pending[0].start))
-				return res
-			}
-			half := len(pending) / 2
-			for _, part := range [][]item{pending[:half], pending[half:]} {
-				r := s.sendItems(ctx, src, part, false)
-				res.rejected = append(res.rejected, r.rejected...)
-				if r.err != nil {
-					return result{rejected: res.rejected, err: r.err}
-				}
-			}
-			return res
+		if out.refused != nil {
+			return s.split(ctx, src, pending, out.refused, res)
 		}
 		if len(out.retry) == 0 {
 			return res
@@ -347,6 +421,30 @@ func (s *Sink) sendItems(ctx context.Context, src []byte, items []item, whole bo
 			return result{rejected: res.rejected, err: ctx.Err()}
 		}
 	}
+}
+
+// split handles a request refused as a whole for what it holds: halves
+// are sent on their own until the document that causes the refusal is
+// alone, and that document is rejected.
+func (s *Sink) split(ctx context.Context, src []byte, pending []item, why *ItemError, res result) result {
+	if len(pending) == 1 {
+		e := *why
+		if e.Status == http.StatusRequestEntityTooLarge {
+			e.Reason = fmt.Sprintf("document of %d bytes refused as too large (HTTP 413): raise http.max_content_length", pending[0].end-pending[0].start)
+		}
+		s.stats.rejected.Add(1)
+		res.rejected = appendRejection(res.rejected, pending[0].doc, &e)
+		return res
+	}
+	half := len(pending) / 2
+	for _, part := range [][]item{pending[:half], pending[half:]} {
+		r := s.sendItems(ctx, src, part, false)
+		res.rejected = append(res.rejected, r.rejected...)
+		if r.err != nil {
+			return result{rejected: res.rejected, err: r.err}
+		}
+	}
+	return res
 }
 
 func buildBody(src []byte, items []item) []byte {
@@ -388,8 +486,8 @@ func sleep(ctx context.Context, d time.Duration) bool {
 type attemptResult struct {
 	rejected []stream.Rejection
 	retry    []item
-	tooLarge bool
-	progress bool // some item was stored
+	refused  *ItemError // the request was refused as a whole for what it holds: split it
+	progress bool       // some item was stored
 }
 
 // bulkTop is a _bulk answer with its items left undecoded.
@@ -431,43 +529,64 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 	res, err := s.client.Bulk(bytes.NewReader(body), s.client.Bulk.WithContext(rctx))
 	if err != nil {
 		if ctx.Err() == nil {
-			s.health.fail(kindUnreachable, "elasticsearch unreachable: "+err.Error())
+			s.health.fail(kindUnreachable, "elasticsearch unreachable: "+s.red.Redact(err.Error()))
 		}
 		return attemptResult{retry: pending}
 	}
 	defer res.Body.Close()
+	if res.StatusCode >= 300 {
+		return s.requestFailed(res.StatusCode, res.Header, res.Body, pending)
+	}
+	return s.readAnswer(res.Body, pending)
+}
 
-	switch st := res.StatusCode; {
+// requestFailed handles an answer refusing the request as a whole.
+func (s *Sink) requestFailed(st int, h http.Header, body io.Reader, pending []item) attemptResult {
+	switch {
 	case st == http.StatusRequestEntityTooLarge:
-		return attemptResult{tooLarge: true}
+		return attemptResult{refused: &ItemError{Status: st, Reason: "refused as too large (HTTP 413)"}}
 	case st == http.StatusTooManyRequests:
-		_, desc := responseError(res)
-		s.health.fail(kindBusy, "elasticsearch busy, retrying: "+desc)
+		f := describeFailure(st, body, s.red)
+		s.health.fail(kindBusy, "elasticsearch busy, retrying: "+f.Desc)
 		return attemptResult{retry: pending}
 	case st >= 500:
-		_, desc := responseError(res)
-		s.health.fail(kindUnavailable, "elasticsearch unavailable: "+desc)
+		f := describeFailure(st, body, s.red)
+		s.health.fail(kindUnavailable, "elasticsearch unavailable: "+f.Desc)
 		return attemptResult{retry: pending}
-	case st >= 300:
-		// 401, 403, 404 and other whole-request refusals hit every
-		// document alike: keep them, stop acking, and say why.
-		_, desc := responseError(res)
-		s.health.fail(kindBlocked, "elasticsearch refuses writes: "+desc)
+	case st == http.StatusBadRequest && isElasticsearch(h):
+		f := describeFailure(st, body, s.red)
+		if f.Type != "" {
+			// The node validates a bulk request whole: one bad action (an
+			// _id too long, a line it cannot parse) refuses all of them.
+			return attemptResult{refused: &ItemError{Status: st, Type: f.Type, Reason: f.Reason}}
+		}
+		s.health.fail(kindBlocked, "elasticsearch refuses writes: "+f.Desc)
+		return attemptResult{retry: pending}
+	default:
+		// 401, 403, 404, a 400 that is not Elasticsearch's (a proxy's
+		// page) and other whole-request refusals cannot be pinned on a
+		// document and hit every one alike: keep them, stop acking, and
+		// say why; they heal when the cause is fixed.
+		f := describeFailure(st, body, s.red)
+		s.health.fail(kindBlocked, "elasticsearch refuses writes: "+f.Desc)
 		return attemptResult{retry: pending}
 	}
+}
 
+// readAnswer reads a bulk answer: every item's fate, in order.
+func (s *Sink) readAnswer(body io.Reader, pending []item) attemptResult {
 	rb := s.getBuf()
 	defer s.bufs.Put(rb)
 	var top bulkTop
-	_, err = rb.ReadFrom(res.Body)
+	_, err := rb.ReadFrom(body)
 	if err == nil {
 		err = json.Unmarshal(rb.Bytes(), &top)
 	}
 	if err != nil {
-		s.health.fail(kindUnavailable, "elasticsearch bulk answer unreadable: "+err.Error())
+		s.health.fail(kindUnavailable, "elasticsearch bulk answer unreadable: "+s.red.Redact(err.Error()))
 		return attemptResult{retry: pending}
 	}
-	if !top.Errors && len(top.Items) > 0 {
+	if !top.Errors && countElements(top.Items) == len(pending) {
 		// Every action succeeded: no need to look at the items one by one.
 		s.stats.created.Add(int64(len(pending)))
 		s.health.ok()
@@ -475,22 +594,31 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 	}
 	var br bulkResponse
 	if err := json.Unmarshal(top.Items, &br.Items); err != nil {
-		s.health.fail(kindUnavailable, "elasticsearch bulk answer unreadable: "+err.Error())
+		s.health.fail(kindUnavailable, "elasticsearch bulk answer unreadable: "+s.red.Redact(err.Error()))
 		return attemptResult{retry: pending}
 	}
 	if len(br.Items) != len(pending) {
 		s.health.fail(kindUnavailable, fmt.Sprintf("elasticsearch bulk answer has %d items for %d actions", len(br.Items), len(pending)))
 		return attemptResult{retry: pending}
 	}
+	return s.itemResults(br, pending)
+}
+
+// itemResults sorts the items of an answer with errors into stored,
+// rejected and to retry, and reports the first reason to retry.
+func (s *Sink) itemResults(br bulkResponse, pending []item) attemptResult {
 	var out attemptResult
-	var blocked, busy string
+	var blocked, busy, odd string
 	for i, w := range br.Items {
 		it := w.Create
 		if it == nil {
 			it = w.Index
 		}
-		if it == nil {
+		if it == nil || it.Status == 0 {
 			out.retry = append(out.retry, pending[i])
+			if odd == "" {
+				odd = fmt.Sprintf("elasticsearch bulk answer item %d is not a create result with a status", i)
+			}
 			continue
 		}
 		switch {
@@ -504,27 +632,32 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 		case it.Error != nil && blockingTypes[it.Error.Type]:
 			out.retry = append(out.retry, pending[i])
 			if blocked == "" {
-				blocked = fmt.Sprintf("HTTP %d %s", it.Status, it.Error.String())
+				blocked = s.red.Redact(fmt.Sprintf("HTTP %d %s", it.Status, it.Error.String()))
 			}
 		case it.Status == http.StatusTooManyRequests || it.Status >= 500 || it.Status == http.StatusConflict:
 			out.retry = append(out.retry, pending[i])
 			if busy == "" {
-				busy = fmt.Sprintf("HTTP %d %s", it.Status, it.Error.String())
+				busy = s.red.Redact(fmt.Sprintf("HTTP %d %s", it.Status, it.Error.String()))
 			}
 		case it.Status >= 400:
 			reason := fmt.Sprintf("HTTP %d", it.Status)
 			if it.Error != nil {
-				reason = it.Error.String()
+				reason = s.red.Redact(it.Error.String())
 			}
 			s.stats.rejected.Add(1)
-			out.rejected = appendRejection(out.rejected, pending[i].doc, &ItemError{Status: it.Status, Type: errType(it.Error), Reason: reason})
+			out.rejected = appendRejection(out.rejected, pending[i].doc, &ItemError{Status: it.Status, Type: s.red.Redact(errType(it.Error)), Reason: reason})
 		default:
 			out.retry = append(out.retry, pending[i])
+			if odd == "" {
+				odd = fmt.Sprintf("elasticsearch bulk answer item %d has status %d", i, it.Status)
+			}
 		}
 	}
 	switch {
 	case blocked != "":
 		s.health.fail(kindBlocked, "elasticsearch refuses writes: "+blocked)
+	case odd != "":
+		s.health.fail(kindUnavailable, odd)
 	case busy != "":
 		if out.progress {
 			s.health.ok()
@@ -534,6 +667,42 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 		s.health.ok()
 	}
 	return out
+}
+
+// countElements counts the elements of a JSON array already known to be
+// valid, without decoding them.
+func countElements(arr []byte) int {
+	n, depth, inString, escaped := 0, 0, false, false
+	for _, c := range arr {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+			if depth == 1 && n == 0 {
+				n = 1
+			}
+		case c == '[' || c == '{':
+			if depth == 1 && n == 0 {
+				n = 1
+			}
+			depth++
+		case c == ']' || c == '}':
+			depth--
+		case c == ',' && depth == 1:
+			n++
+		case depth == 1 && n == 0 && c > ' ':
+			n = 1 // a number, true, false or null
+		}
+	}
+	return n
 }
 
 func errType(e *esError) string {
@@ -562,6 +731,10 @@ type Stats struct {
 	BulkRequests int64 // bulk requests sent, including failed ones
 	HeldBytes    int64 // bytes of bulk bodies held by requests in flight now
 	PeakHeld     int64 // most bytes of bulk bodies ever held at once
+	// PastRetention counts documents written into an index whose age,
+	// from the date in its name, has reached ilm.retention_days: ILM
+	// deletes them at its next run.
+	PastRetention int64
 }
 
 // Stats returns the counters, for metrics.
@@ -570,12 +743,14 @@ func (s *Sink) Stats() Stats {
 		Created: s.stats.created.Load(), Duplicates: s.stats.duplicates.Load(),
 		Rejected: s.stats.rejected.Load(), Retried: s.stats.retried.Load(),
 		BulkRequests: s.stats.requests.Load(), HeldBytes: s.stats.held.Load(), PeakHeld: s.stats.peak.Load(),
+		PastRetention: s.stats.pastRetention.Load(),
 	}
 }
 
 type counters struct {
 	created, duplicates, rejected, retried, requests atomic.Int64
 	held, peak                                       atomic.Int64
+	pastRetention                                    atomic.Int64
 }
 
 func (c *counters) hold(n int64) {
@@ -596,16 +771,49 @@ const (
 	kindBlocked     = "blocked"
 )
 
+// throttle lets a message of each kind through at most once per
+// interval, counting the ones it holds back.
+type throttle struct {
+	interval time.Duration
+
+	mu         sync.Mutex
+	lastLogged map[string]time.Time
+	suppressed map[string]int
+}
+
+// allow reports whether a message of kind may be logged now and, if so,
+// how many were held back since the last one.
+func (t *throttle) allow(kind string) (bool, int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.lastLogged == nil {
+		t.lastLogged, t.suppressed = map[string]time.Time{}, map[string]int{}
+	}
+	now := time.Now()
+	if last, ok := t.lastLogged[kind]; ok && now.Sub(last) < t.interval {
+		t.suppressed[kind]++
+		return false, 0
+	}
+	n := t.suppressed[kind]
+	t.lastLogged[kind], t.suppressed[kind] = now, 0
+	return true, n
+}
+
+// reset lets the next message of every kind through.
+func (t *throttle) reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.lastLogged)
+}
+
 // health tracks whether writes go through and rate-limits the logging of
 // failures that persist.
 type health struct {
-	interval time.Duration
-	log      *slog.Logger
+	log    *slog.Logger
+	logged throttle
 
-	mu         sync.Mutex
-	reason     string // non-empty while not ready
-	lastLogged map[string]time.Time
-	suppressed map[string]int
+	mu     sync.Mutex
+	reason string // non-empty while not ready
 }
 
 func (h *health) ready() error {
@@ -625,16 +833,10 @@ func (h *health) fail(kind, reason string) {
 	if kind != kindBusy {
 		h.reason = reason
 	}
-	if h.lastLogged == nil {
-		h.lastLogged, h.suppressed = map[string]time.Time{}, map[string]int{}
-	}
-	now := time.Now()
-	if last, ok := h.lastLogged[kind]; ok && now.Sub(last) < h.interval {
-		h.suppressed[kind]++
+	ok, n := h.logged.allow(kind)
+	if !ok {
 		return
 	}
-	n := h.suppressed[kind]
-	h.lastLogged[kind], h.suppressed[kind] = now, 0
 	level := slog.LevelWarn
 	if kind == kindBlocked {
 		level = slog.LevelError
@@ -650,5 +852,5 @@ func (h *health) ok() {
 		h.log.Info("elasticsearch accepts writes again", "previous_problem", h.reason)
 		h.reason = ""
 	}
-	clear(h.lastLogged)
+	h.logged.reset()
 }

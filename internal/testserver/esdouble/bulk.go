@@ -71,50 +71,18 @@ func (d *Double) bulk(w http.ResponseWriter, r *http.Request, defIndex string, b
 		d.fastBulk(w, defIndex, body)
 		return
 	}
+	acts, perr := parseBulk(body, defIndex)
+	if perr != "" {
+		writeError(w, 400, "illegal_argument_exception", perr)
+		return
+	}
+	if verr := validateBulk(acts); verr != "" {
+		writeError(w, 400, "action_request_validation_exception", verr)
+		return
+	}
 	resp := bulkResponse{Items: []map[string]bulkItem{}}
-	line := 0
-	for len(body) > 0 {
-		var act []byte
-		act, body = nextLine(body)
-		line++
-		if len(bytes.TrimSpace(act)) == 0 {
-			continue
-		}
-		var a map[string]actionMeta
-		if err := json.Unmarshal(act, &a); err != nil || len(a) != 1 {
-			writeError(w, 400, "illegal_argument_exception",
-				fmt.Sprintf("Malformed action/metadata line [%d], expected START_OBJECT or END_OBJECT but found [VALUE_STRING]", line))
-			return
-		}
-		var op string
-		var meta actionMeta
-		for k, v := range a {
-			op, meta = k, v
-		}
-		if meta.Index == "" {
-			meta.Index = defIndex
-		}
-		var src []byte
-		if op != "delete" {
-			if len(body) == 0 {
-				writeError(w, 400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]")
-				return
-			}
-			src, body = nextLine(body)
-			line++
-		}
-		switch op {
-		case "create", "index", "delete", "update":
-		default:
-			writeError(w, 400, "illegal_argument_exception",
-				fmt.Sprintf("Malformed action/metadata line [%d], expected field [create], [delete], [index] or [update] but found [%s]", line, op))
-			return
-		}
-		if meta.Index == "" {
-			writeError(w, 400, "action_request_validation_exception", "Validation Failed: 1: index is missing;")
-			return
-		}
-		item := d.applyItem(op, meta, src)
+	for _, a := range acts {
+		item := d.applyItem(a.op, a.meta, a.src)
 		d.stats.BulkItems++
 		switch {
 		case item.Status == 201:
@@ -128,10 +96,87 @@ func (d *Double) bulk(w http.ResponseWriter, r *http.Request, defIndex string, b
 				d.stats.ItemErrors++
 			}
 		}
-		resp.Items = append(resp.Items, map[string]bulkItem{op: item})
+		resp.Items = append(resp.Items, map[string]bulkItem{a.op: item})
 	}
 	resp.Took = time.Since(start).Milliseconds()
 	writeJSON(w, 200, resp)
+}
+
+// bulkAction is one parsed action of a _bulk body.
+type bulkAction struct {
+	op   string
+	meta actionMeta
+	src  []byte
+}
+
+// parseBulk reads every action of a body before any is run, as a node's
+// bulk parser does; its error names the action's line, counted from 1.
+func parseBulk(body []byte, defIndex string) ([]bulkAction, string) {
+	var acts []bulkAction
+	line := 0
+	for len(body) > 0 {
+		var act []byte
+		act, body = nextLine(body)
+		line++
+		if len(bytes.TrimSpace(act)) == 0 {
+			continue
+		}
+		var a map[string]actionMeta
+		if err := json.Unmarshal(act, &a); err != nil || len(a) != 1 {
+			return nil, fmt.Sprintf("Malformed action/metadata line [%d], expected START_OBJECT or END_OBJECT but found [VALUE_STRING]", line)
+		}
+		var ba bulkAction
+		for k, v := range a {
+			ba.op, ba.meta = k, v
+		}
+		switch ba.op {
+		case "create", "index", "delete", "update":
+		default:
+			return nil, fmt.Sprintf("Malformed action/metadata line [%d], expected field [create], [delete], [index] or [update] but found [%s]", line, ba.op)
+		}
+		if ba.meta.Index == "" {
+			ba.meta.Index = defIndex
+		}
+		if ba.op != "delete" {
+			if len(body) == 0 {
+				return nil, "The bulk request must be terminated by a newline [\\n]"
+			}
+			ba.src, body = nextLine(body)
+			line++
+		}
+		acts = append(acts, ba)
+	}
+	return acts, ""
+}
+
+// MaxIDBytes is Elasticsearch's limit on an _id, in bytes of UTF-8.
+const MaxIDBytes = 512
+
+// validateBulk returns what BulkRequest.validate reports: every item's
+// validation errors, numbered, in one message ("" when there are none).
+// Any of them refuses the whole request.
+func validateBulk(acts []bulkAction) string {
+	var errs []string
+	if len(acts) == 0 {
+		errs = append(errs, "no requests added")
+	}
+	for _, a := range acts {
+		if a.meta.Index == "" {
+			errs = append(errs, "index is missing")
+		}
+		if n := len(a.meta.ID); n > MaxIDBytes {
+			errs = append(errs, fmt.Sprintf("id [%s] is too long, must be no longer than %d bytes but was: %d", a.meta.ID, MaxIDBytes, n))
+		}
+	}
+	if len(errs) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("Validation Failed: ")
+	for i, e := range errs {
+		fmt.Fprintf(&b, "%d: %s;", i+1, e)
+	}
+	return b.String()
 }
 
 func nextLine(b []byte) (line, rest []byte) {

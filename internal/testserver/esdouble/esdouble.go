@@ -7,6 +7,7 @@ package esdouble
 
 import (
 	"bytes"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -57,7 +58,10 @@ type Double struct {
 	failCount     int
 	down          bool
 	forbid        bool
+	forbidInfo    bool
 	unauthorized  bool
+	echoStatus    int
+	echoEnvelope  bool
 	wantAuth      string
 	itemHook      ItemHook
 	itemFaults    map[string][]int
@@ -120,6 +124,17 @@ func newDouble() *Double {
 	}
 }
 
+// NewTLSWithCertificate starts a double on a loopback HTTPS address that
+// presents cert (its chain as given, leaf first).
+func NewTLSWithCertificate(cert tls.Certificate) *Double {
+	d := newDouble()
+	d.srv = httptest.NewUnstartedServer(http.HandlerFunc(d.serve))
+	d.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	d.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	d.srv.StartTLS()
+	return d
+}
+
 // URL is the base address of the double.
 func (d *Double) URL() string { return d.srv.URL }
 
@@ -154,6 +169,28 @@ func (d *Double) Forbid(on bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.forbid = on
+}
+
+// ForbidInfo answers GET / with 403 security_exception, as a node does
+// for an authenticated user without the monitor cluster privilege (a
+// writer role); other requests are unaffected.
+func (d *Double) ForbidInfo(on bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.forbidInfo = on
+}
+
+// EchoRequests makes every request fail with status and an answer that
+// repeats the request line, its headers (credentials included) and its
+// body, as a misconfigured or hostile proxy in front of a node may do. With
+// envelope the answer is Elasticsearch's error envelope; without, plain
+// text without the X-Elastic-Product header. Status 0 turns it off. A real
+// node never answers like this: it is a fault to prove that the client
+// keeps credentials out of what it reports.
+func (d *Double) EchoRequests(status int, envelope bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.echoStatus, d.echoEnvelope = status, envelope
 }
 
 // Unauthorized answers every request with 401 security_exception, as a node
@@ -314,7 +351,8 @@ func (d *Double) serve(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	d.stats.Requests++
 	d.lastHeaders = r.Header.Clone()
-	down, unauthorized, forbid, wantAuth := d.down, d.unauthorized, d.forbid, d.wantAuth
+	down, unauthorized, forbid, forbidInfo, wantAuth := d.down, d.unauthorized, d.forbid, d.forbidInfo, d.wantAuth
+	echoStatus, echoEnvelope := d.echoStatus, d.echoEnvelope
 	d.mu.Unlock()
 
 	if down {
@@ -327,6 +365,11 @@ func (d *Double) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	w.Header().Set("Content-Type", ct)
+	if echoStatus != 0 {
+		d.countFailed()
+		echo(w, r, echoStatus, echoEnvelope)
+		return
+	}
 
 	if unauthorized || (wantAuth != "" && r.Header.Get("Authorization") != wantAuth) {
 		d.countFailed()
@@ -334,6 +377,12 @@ func (d *Double) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("WWW-Authenticate", "ApiKey")
 		writeError(w, http.StatusUnauthorized, "security_exception",
 			"unable to authenticate user [elastic] for REST request ["+r.URL.Path+"]")
+		return
+	}
+	if forbidInfo && r.URL.Path == "/" {
+		d.countFailed()
+		writeError(w, http.StatusForbidden, "security_exception",
+			"action [cluster:monitor/main] is unauthorized for user [sspr] with effective roles [sspr_writer], this action is granted by the cluster privileges [monitor,manage,all]")
 		return
 	}
 	if forbid && r.URL.Path != "/" {
@@ -364,6 +413,34 @@ func (d *Double) serve(w http.ResponseWriter, r *http.Request) {
 		parts = nil
 	}
 	d.route(w, r, parts, body)
+}
+
+// echo answers with the request itself, see EchoRequests.
+func echo(w http.ResponseWriter, r *http.Request, status int, envelope bool) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %s\n", r.Method, r.URL.RequestURI(), r.Proto)
+	names := make([]string, 0, len(r.Header))
+	for n := range r.Header {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		for _, v := range r.Header[n] {
+			fmt.Fprintf(&b, "%s: %s\n", n, v)
+		}
+	}
+	body, _ := io.ReadAll(r.Body)
+	b.WriteString("\n")
+	b.Write(body)
+	if envelope {
+		typ, _ := statusType(status)
+		writeError(w, status, typ, b.String())
+		return
+	}
+	w.Header().Del("X-Elastic-Product")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, b.String())
 }
 
 func (d *Double) countFailed() {

@@ -477,3 +477,115 @@ func TestFastAcceptAnswersLikeTheFullPath(t *testing.T) {
 		t.Errorf("fast path stored %d, counted %d created", fast.Count("*"), fast.Stats().Created)
 	}
 }
+
+// A node validates the whole bulk request before it runs any of it
+// (BulkRequest.validate collects every item's validation errors): one _id
+// over 512 bytes of UTF-8 refuses the request as a whole with 400
+// action_request_validation_exception, and nothing is stored.
+func TestBulkRefusesOverlongIDAsAWhole(t *testing.T) {
+	d := New()
+	defer d.Close()
+	multi := strings.Repeat("é", 257) // 257 characters, 514 bytes
+	long := strings.Repeat("a", 600)
+	exact := strings.Repeat("b", 512)
+	action := func(id string) string {
+		return "{\"create\":{\"_index\":\"ids\",\"_id\":\"" + id + "\"}}\n{\"a\":1}\n"
+	}
+	st, _, b := do(t, d, "POST", "/_bulk", action("ok")+action(multi)+action(exact)+action(long))
+	if st != 400 {
+		t.Fatalf("bulk with over-long ids = %d %s", st, b)
+	}
+	var e types.ElasticsearchError
+	decode(t, b, &e)
+	want := "Validation Failed: 1: id [" + multi + "] is too long, must be no longer than 512 bytes but was: 514;" +
+		"2: id [" + long + "] is too long, must be no longer than 512 bytes but was: 600;"
+	if e.Status != 400 || e.ErrorCause.Type != "action_request_validation_exception" || e.ErrorCause.Reason == nil || *e.ErrorCause.Reason != want {
+		t.Errorf("envelope %s\nwant reason %s", b, want)
+	}
+	if len(e.ErrorCause.RootCause) != 1 || e.ErrorCause.RootCause[0].Type != "action_request_validation_exception" {
+		t.Errorf("root_cause %+v", e.ErrorCause.RootCause)
+	}
+	if n := d.Count("*"); n != 0 || len(d.Indices()) != 0 {
+		t.Errorf("a refused request stored %d documents in %v", n, d.Indices())
+	}
+	if st, _, b := do(t, d, "POST", "/_bulk", action(exact)); st != 200 || d.Get("ids", exact) == nil {
+		t.Errorf("a 512-byte id = %d %s", st, b)
+	}
+}
+
+// A node parses the whole body before it runs any action: a malformed line
+// after good actions refuses the request and stores nothing.
+func TestBulkParsesTheWholeBodyBeforeApplying(t *testing.T) {
+	d := New()
+	defer d.Close()
+	body := "{\"create\":{\"_index\":\"p\",\"_id\":\"1\"}}\n{\"a\":1}\n{\"bogus\":{\"_index\":\"p\",\"_id\":\"2\"}}\n{\"a\":2}\n"
+	st, _, b := do(t, d, "POST", "/_bulk", body)
+	if st != 400 || !strings.Contains(string(b), "Malformed action/metadata line [3]") {
+		t.Errorf("= %d %s", st, b)
+	}
+	if n := d.Count("*"); n != 0 {
+		t.Errorf("%d documents stored from a refused request", n)
+	}
+}
+
+// EchoRequests stands in for a misconfigured or hostile proxy that repeats
+// the request, credentials included, in its error answer.
+func TestEchoRequests(t *testing.T) {
+	d := New()
+	defer d.Close()
+	d.EchoRequests(http.StatusBadGateway, false)
+	req, _ := http.NewRequest("POST", d.URL()+"/_bulk", strings.NewReader("{\"create\":{}}\n{}\n"))
+	req.Header.Set("Authorization", "Basic c3NwcjpzZWNyZXQ=")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 502 || res.Header.Get("X-Elastic-Product") != "" ||
+		!strings.Contains(string(b), "Authorization: Basic c3NwcjpzZWNyZXQ=") || !strings.Contains(string(b), "{\"create\":{}}") {
+		t.Errorf("plain echo = %d %v %s", res.StatusCode, res.Header, b)
+	}
+
+	d.EchoRequests(http.StatusUnauthorized, true)
+	req, _ = http.NewRequest("GET", d.URL()+"/", nil)
+	req.Header.Set("Authorization", "ApiKey a2V5")
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	var e types.ElasticsearchError
+	decode(t, b, &e)
+	if res.StatusCode != 401 || e.Status != 401 || res.Header.Get("X-Elastic-Product") != "Elasticsearch" || e.ErrorCause.Reason == nil || !strings.Contains(*e.ErrorCause.Reason, "Authorization: ApiKey a2V5") {
+		t.Errorf("envelope echo = %d %s", res.StatusCode, b)
+	}
+
+	d.EchoRequests(0, false)
+	if st, _, b := do(t, d, "GET", "/", ""); st != 200 {
+		t.Errorf("after the echo is off: %d %s", st, b)
+	}
+}
+
+// A user without the monitor cluster privilege (a writer) is refused the
+// node's banner with 403, after being authenticated.
+func TestForbidInfo(t *testing.T) {
+	d := New()
+	defer d.Close()
+	d.ForbidInfo(true)
+	st, _, b := do(t, d, "GET", "/", "")
+	var e types.ElasticsearchError
+	decode(t, b, &e)
+	if st != 403 || e.ErrorCause.Type != "security_exception" || e.ErrorCause.Reason == nil ||
+		!strings.Contains(*e.ErrorCause.Reason, "action [cluster:monitor/main] is unauthorized") {
+		t.Errorf("GET / = %d %s", st, b)
+	}
+	if st, _, b := do(t, d, "POST", "/_bulk", "{\"create\":{\"_index\":\"w\",\"_id\":\"1\"}}\n{}\n"); st != 200 {
+		t.Errorf("bulk while only the banner is forbidden = %d %s", st, b)
+	}
+	d.ForbidInfo(false)
+	if st, _, _ := do(t, d, "GET", "/", ""); st != 200 {
+		t.Errorf("GET / after ForbidInfo(false) = %d", st)
+	}
+}
