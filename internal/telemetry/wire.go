@@ -47,7 +47,7 @@ func BatchCounts(c pipeline.Counts) metrics.Counts {
 func ElasticsearchStats(s interface{ Stats() elasticsearch.Stats }) func() metrics.SinkStats {
 	return func() metrics.SinkStats {
 		st := s.Stats()
-		return metrics.SinkStats{Retries: st.Retried, Duplicates: st.Duplicates, Requests: st.BulkRequests, HeldBytes: st.HeldBytes}
+		return metrics.SinkStats{Retries: st.Retried, Duplicates: st.Duplicates, Requests: st.BulkRequests, HeldBytes: st.HeldBytes, PastRetention: st.PastRetention}
 	}
 }
 

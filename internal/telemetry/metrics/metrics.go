@@ -109,6 +109,7 @@ type Metrics struct {
 	sinkDups     *prometheus.CounterVec
 	sinkReqs     *prometheus.CounterVec
 	sinkHeld     *prometheus.GaugeVec
+	sinkPast     *prometheus.CounterVec
 	lastProgress prometheus.Gauge
 
 	now       func() time.Time
@@ -162,6 +163,7 @@ func New(opts ...Option) *Metrics {
 	m.sinkDups = f.counterVec("sink_duplicates_total", "Documents a sink found already stored (at-least-once delivery seen twice).", "sink")
 	m.sinkReqs = f.counterVec("sink_requests_total", "Requests a sink sent, failed ones included.", "sink")
 	m.sinkHeld = f.gaugeVec("sink_held_bytes", "Bytes of request bodies a sink holds in flight now.", "sink")
+	m.sinkPast = f.counterVec("sink_past_retention_documents_total", "Documents a sink wrote into an index already older than its retention; ILM deletes them at its next run.", "sink")
 	m.lastProgress = f.gauge("last_progress_timestamp_seconds", "Unix time at which a batch was last acknowledged without error; 0 before the first.")
 	m.reg.MustRegister(&partitionCollector{m: m}, buildInfo())
 	if !m.noRuntime {
@@ -286,6 +288,9 @@ type SinkStats struct {
 	Duplicates int64 // documents found already stored since start
 	Requests   int64 // requests sent since start
 	HeldBytes  int64 // bytes held by requests in flight now
+	// PastRetention counts documents written into storage that its
+	// lifecycle deletes at once (older than the retention), since start.
+	PastRetention int64
 }
 
 type sinkStatsFunc struct {
@@ -319,6 +324,7 @@ func (m *Metrics) syncCounts() {
 		addPositive(m.sinkDups.WithLabelValues(sf.name), nonNeg(cur.Duplicates, sf.seen.Duplicates))
 		addPositive(m.sinkReqs.WithLabelValues(sf.name), nonNeg(cur.Requests, sf.seen.Requests))
 		m.sinkHeld.WithLabelValues(sf.name).Set(float64(cur.HeldBytes))
+		addPositive(m.sinkPast.WithLabelValues(sf.name), nonNeg(cur.PastRetention, sf.seen.PastRetention))
 		sf.seen = cur
 	}
 }

@@ -416,7 +416,7 @@ sspr_exporter_batches_total{result="ok"} 1
 func TestSinkStatsFrom(t *testing.T) {
 	m := New(WithoutRuntimeCollectors())
 	var mu sync.Mutex
-	cur := SinkStats{Retries: 4, Duplicates: 1, Requests: 10, HeldBytes: 2048}
+	cur := SinkStats{Retries: 4, Duplicates: 1, Requests: 10, HeldBytes: 2048, PastRetention: 2}
 	m.SinkStatsFrom("elasticsearch", func() SinkStats { mu.Lock(); defer mu.Unlock(); return cur })
 	m.Retry("kafka")
 	compare(t, m, `
@@ -429,7 +429,7 @@ sspr_exporter_sink_retries_total{sink="kafka"} 1
 sspr_exporter_sink_held_bytes{sink="elasticsearch"} 2048
 `, "sink_retries_total", "sink_held_bytes")
 	mu.Lock()
-	cur = SinkStats{Retries: 9, Duplicates: 3, Requests: 12, HeldBytes: 0}
+	cur = SinkStats{Retries: 9, Duplicates: 3, Requests: 12, HeldBytes: 0, PastRetention: 5}
 	mu.Unlock()
 	compare(t, m, `
 # HELP sspr_exporter_sink_retries_total Attempts a sink retried after a failure (Elasticsearch: documents sent again).
@@ -445,5 +445,8 @@ sspr_exporter_sink_requests_total{sink="elasticsearch"} 12
 # HELP sspr_exporter_sink_held_bytes Bytes of request bodies a sink holds in flight now.
 # TYPE sspr_exporter_sink_held_bytes gauge
 sspr_exporter_sink_held_bytes{sink="elasticsearch"} 0
-`, "sink_retries_total", "sink_duplicates_total", "sink_requests_total", "sink_held_bytes")
+# HELP sspr_exporter_sink_past_retention_documents_total Documents a sink wrote into an index already older than its retention; ILM deletes them at its next run.
+# TYPE sspr_exporter_sink_past_retention_documents_total counter
+sspr_exporter_sink_past_retention_documents_total{sink="elasticsearch"} 5
+`, "sink_retries_total", "sink_duplicates_total", "sink_requests_total", "sink_held_bytes", "sink_past_retention_documents_total")
 }
