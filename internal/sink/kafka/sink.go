@@ -76,7 +76,10 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 		return &kgo.Writer{
 			Addr:     kgo.TCP(cfg.Brokers...),
 			Topic:    cfg.Topic,
-			Balancer: &javaPartitioner{},
+			// Keyed messages go where the Java client's default
+			// partitioner puts them, toPositive(murmur2(key)) % n, so
+			// every client agrees; null keys are spread at random.
+			Balancer: kgo.Murmur2Balancer{},
 			// Retries belong to Write, which knows which documents are
 			// still pending and never gives up while its context lives.
 			MaxAttempts:  1,
