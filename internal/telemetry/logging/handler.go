@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
 
 // ComponentKey is the attribute that names the part of the exporter a
@@ -33,7 +35,7 @@ const maxTracked = 4096
 // Options configure a Handler.
 type Options struct {
 	// Redactor also replaces registered secret values; nil redacts only
-	// the shapes Redact knows.
+	// the shapes secret.Redact knows.
 	Redactor *Redactor
 	// RepeatInterval: identical records (same level, message and
 	// component) are written at most once per interval, the rest counted
@@ -177,7 +179,7 @@ func (h *Handler) Run(ctx context.Context) {
 // values that print as text.
 func (h *Handler) attr(a slog.Attr) slog.Attr {
 	a.Value = a.Value.Resolve()
-	if IsSecretKey(a.Key) && !emptyValue(a.Value) {
+	if secret.IsKey(a.Key) && !emptyValue(a.Value) {
 		a.Value = slog.StringValue(Mask)
 		return a
 	}
