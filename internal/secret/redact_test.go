@@ -133,3 +133,16 @@ func TestIsKey(t *testing.T) {
 		}
 	}
 }
+
+func TestTriggers(t *testing.T) {
+	for _, s := range []string{"KEY=x", "x Password: y", "SIG=1", "Bearer", "https://", "eyJhbGci", "PaSs", "x://y"} {
+		if !hasTrigger(s) {
+			t.Errorf("hasTrigger(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"", "ke", "partition 3 offset 4711", "événement reçu", "ke y", ":/"} {
+		if hasTrigger(s) {
+			t.Errorf("hasTrigger(%q) = true", s)
+		}
+	}
+}

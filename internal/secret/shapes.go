@@ -83,19 +83,27 @@ func credentialLike(v string) bool {
 	return false
 }
 
-func hasTrigger(s string) bool {
-	// Lower-casing only ASCII letters keeps byte offsets and avoids an
-	// allocation for strings that are already lower case.
-	ls := s
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' {
-			ls = strings.ToLower(s)
-			break
+// triggerStarts has, for each byte, the triggers that start with it in
+// either case.
+var triggerStarts = func() (t [256][]string) {
+	for _, tr := range triggers {
+		c := tr[0]
+		t[c] = append(t[c], tr)
+		if 'a' <= c && c <= 'z' {
+			t[c-'a'+'A'] = append(t[c-'a'+'A'], tr)
 		}
 	}
-	for _, t := range triggers {
-		if strings.Contains(ls, t) {
-			return true
+	return t
+}()
+
+// hasTrigger reports whether s contains a trigger, ignoring ASCII case
+// (the patterns match ASCII names only), in one pass without copying s.
+func hasTrigger(s string) bool {
+	for i := 0; i < len(s); i++ {
+		for _, t := range triggerStarts[s[i]] {
+			if len(s)-i >= len(t) && strings.EqualFold(s[i:i+len(t)], t) {
+				return true
+			}
 		}
 	}
 	return false
