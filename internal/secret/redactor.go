@@ -26,10 +26,11 @@ func NewRedactor(values ...string) *Redactor {
 // Add registers secret values. Each is searched for as it is, URL- and
 // JSON-escaped, and base64-encoded (standard and URL-safe alphabet,
 // padded or not, alone or inside a longer encoded run, also
-// percent-encoded). The secret parts of a connection string, the
-// password of a URL and the key of a base64 "id:key" API key are
-// registered too, each alone and with its user as in AddBasic. Values
-// shorter than MinLen are ignored.
+// percent-encoded). Add also registers what a client may send or print
+// without the rest of a value: the secret parts of a connection string or
+// SAS query (SharedAccessKey=..., sig=...) and, as AddBasic does, the
+// password of a URL's user info with its user and the key of a base64
+// "id:key" API key with its id. Values shorter than MinLen are ignored.
 func (r *Redactor) Add(values ...string) {
 	r.update(func(add func(string)) {
 		for _, v := range values {
@@ -46,8 +47,9 @@ func (r *Redactor) Add(values ...string) {
 }
 
 // AddBasic registers a password and the "user:password" pair that HTTP
-// Basic authentication sends base64-encoded (and SASL PLAIN sends with
-// NUL separators), in every form Add searches for.
+// Basic authentication sends base64-encoded, in every form Add searches
+// for. (SASL PLAIN's NUL-separated message is found through the
+// password's forms inside a longer encoded run.)
 func (r *Redactor) AddBasic(user, password string) {
 	r.update(func(add func(string)) { addBasic(add, user, password) })
 }
