@@ -1,5 +1,7 @@
-// Package secret holds a string type for credentials that never prints its
-// value: not through fmt, not through slog, not through JSON or TOML encoding.
+// Package secret keeps credentials out of output: String, a type for
+// them that never prints its value (not through fmt, slog, JSON or TOML
+// encoding), and Redactor, which removes them from text that carries them
+// anyway, such as a client library's error, in every form they travel in.
 package secret
 
 import (

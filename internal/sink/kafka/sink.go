@@ -72,11 +72,14 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 	if cfg.Pseudonymize.Enabled {
 		s.enc.pseudo = newPseudonymizer([]byte(cfg.Pseudonymize.Key.Reveal()))
 	}
+	// Murmur2Balancer puts keyed messages where the Java client's default
+	// partitioner does, toPositive(murmur2(key)) % n, so every client
+	// agrees; null keys are spread at random.
 	newWriter := func(batchSize int) *kgo.Writer {
 		return &kgo.Writer{
 			Addr:     kgo.TCP(cfg.Brokers...),
 			Topic:    cfg.Topic,
-			Balancer: &javaPartitioner{},
+			Balancer: kgo.Murmur2Balancer{},
 			// Retries belong to Write, which knows which documents are
 			// still pending and never gives up while its context lives.
 			MaxAttempts:  1,

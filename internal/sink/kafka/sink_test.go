@@ -92,8 +92,8 @@ func TestCodecsKeysHeadersValues(t *testing.T) {
 				if !strings.Contains(m.Value, "User <b>reset</b> password & more") {
 					t.Errorf("event %s: value is HTML-escaped: %s", d.Event.ID, m.Value)
 				}
-				if int(m.Partition) != Partition([]byte(d.User.Target.ID), 3) {
-					t.Errorf("event %s: partition %d, want %d", d.Event.ID, m.Partition, Partition([]byte(d.User.Target.ID), 3))
+				if want := s.w.Balancer.Balance(kgo.Message{Key: []byte(d.User.Target.ID)}, partitionIDs(3)...); int(m.Partition) != want {
+					t.Errorf("event %s: partition %d, want %d", d.Event.ID, m.Partition, want)
 				}
 			}
 		})
@@ -160,18 +160,17 @@ func TestPartitionMatchesJavaClient(t *testing.T) {
 		keys = append(keys, fmt.Sprintf("c0ffee%02d-aaaa-4bbb-8ccc-%012d", i, i*7919))
 	}
 	hashes, parts := javaPartitions(t, n, keys)
-	for i, k := range keys {
-		if got := int32(murmur2([]byte(k))); got != hashes[i] {
-			t.Errorf("murmur2(%q) = %d, Java %d", k, got, hashes[i])
-		}
-		if got := Partition([]byte(k), n); got != parts[i] {
-			t.Errorf("Partition(%q) = %d, Java %d", k, got, parts[i])
-		}
-	}
-
 	cfg := testConfig(t, b, n)
 	setupTopic(t, cfg)
 	s := newSink(t, cfg, nil)
+	for i, k := range keys {
+		if got := javaChoice(hashes[i], n); got != parts[i] {
+			t.Fatalf("key %q: toPositive(%d) %% %d = %d, Java printed %d", k, hashes[i], n, got, parts[i])
+		}
+		if got := s.w.Balancer.Balance(kgo.Message{Key: []byte(k)}, partitionIDs(n)...); got != parts[i] {
+			t.Errorf("key %q: balancer chose %d, Java client %d", k, got, parts[i])
+		}
+	}
 	var docs []ecs.Event
 	want := map[string]int{}
 	for i, k := range keys[1:] { // the empty key is a null key on the wire

@@ -1,10 +1,12 @@
 package kafka
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -36,28 +38,70 @@ var javaVectors = []struct {
 	{"user@contoso.com", -1068323003, 3},
 }
 
-func TestMurmur2JavaVectors(t *testing.T) {
-	for _, v := range javaVectors {
-		if got := int32(murmur2([]byte(v.key))); got != v.hash {
-			t.Errorf("murmur2(%q) = %d, want %d", v.key, got, v.hash)
-		}
-		if got := Partition([]byte(v.key), 6); got != v.p6 {
-			t.Errorf("Partition(%q, 6) = %d, want %d", v.key, got, v.p6)
+// javaChoice is the Java client's default partitioner for a key whose
+// murmur2 hash is h: toPositive(h) % n.
+func javaChoice(h int32, n int) int { return int(uint32(h)&0x7fffffff) % n }
+
+// partitionIDs returns 0..n-1, the partition list kafka-go hands a balancer.
+func partitionIDs(n int) []int {
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = i
+	}
+	return ids
+}
+
+// unconnectedSink is a sink whose brokers do not answer, to look at its
+// writers without a broker.
+func unconnectedSink(t *testing.T) *Sink {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Brokers = []string{"127.0.0.1:1"}
+	cfg.Topic = "partitioner"
+	s, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = s.Close(ctx)
+	})
+	return s
+}
+
+// TestWritersPartitionLikeJava checks the balancer both writers use
+// against the Java client's hashes, for every partition count up to 16.
+func TestWritersPartitionLikeJava(t *testing.T) {
+	s := unconnectedSink(t)
+	for _, w := range []*kgo.Writer{s.w, s.single} {
+		for _, v := range javaVectors {
+			if got, want := javaChoice(v.hash, 6), v.p6; got != want {
+				t.Fatalf("vector %q: toPositive(%d) %% 6 = %d, table says %d", v.key, v.hash, got, want)
+			}
+			for n := 1; n <= 16; n++ {
+				if got := w.Balancer.Balance(kgo.Message{Key: []byte(v.key)}, partitionIDs(n)...); got != javaChoice(v.hash, n) {
+					t.Errorf("key %q, %d partitions: balancer chose %d, Java client %d", v.key, n, got, javaChoice(v.hash, n))
+				}
+			}
 		}
 	}
 }
 
-func TestBalancerNullKeysSpread(t *testing.T) {
-	var p javaPartitioner
-	seen := map[int]int{}
-	for range 40 {
-		seen[p.Balance(kgo.Message{}, 0, 1, 2, 3)]++
-	}
-	if len(seen) != 4 {
-		t.Errorf("null keys went to %v, want all 4 partitions", seen)
-	}
-	if got := p.Balance(kgo.Message{Key: []byte("abcde")}, 0, 1, 2, 3, 4, 5); got != 1 {
-		t.Errorf("keyed message to %d, want 1", got)
+// TestWritersSpreadNullKeys: messages without a key are not all sent to
+// one partition.
+func TestWritersSpreadNullKeys(t *testing.T) {
+	s := unconnectedSink(t)
+	for _, w := range []*kgo.Writer{s.w, s.single} {
+		seen := map[int]int{}
+		// Spread at random: 400 messages miss one of 4 partitions with a
+		// probability of about 1e-50.
+		for range 400 {
+			seen[w.Balancer.Balance(kgo.Message{}, partitionIDs(4)...)]++
+		}
+		if len(seen) != 4 {
+			t.Errorf("null keys went to %v, want all 4 partitions", seen)
+		}
 	}
 }
 

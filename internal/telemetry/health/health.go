@@ -14,8 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
-	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/logging"
 )
 
 // PipelineComponent is the name under which the stall rule reports.
@@ -60,14 +60,15 @@ type Option func(*Checker)
 func WithClock(now func() time.Time) Option { return func(c *Checker) { c.now = now } }
 
 // WithRedactor sets how reasons are cleaned of secrets before they are
-// served; the default removes the shapes logging.Redact knows. Pass a
-// logging.Redactor's Redact to also remove registered secret values.
+// served; the default removes the shapes secret.Redact knows. Pass the
+// process's secret.Redactor's Redact (the log handler's) to also remove
+// the configured secrets in every form they travel in.
 func WithRedactor(f func(string) string) Option { return func(c *Checker) { c.redact = f } }
 
 // New returns a checker whose stall rule fires when no progress was made
 // for stallTimeout while a backlog waits; zero turns the rule off.
 func New(stallTimeout time.Duration, opts ...Option) *Checker {
-	c := &Checker{stall: stallTimeout, now: time.Now, redact: logging.Redact}
+	c := &Checker{stall: stallTimeout, now: time.Now, redact: secret.Redact}
 	for _, o := range opts {
 		o(c)
 	}

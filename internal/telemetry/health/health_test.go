@@ -1,6 +1,7 @@
 package health
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
 
 // toggle is a component whose readiness the test sets.
@@ -86,6 +89,39 @@ func TestReadyzNeverShowsSecrets(t *testing.T) {
 	c2.Add("sink.kafka", k)
 	if _, body := readyz(t, c2); strings.Contains(body, "hunter22") {
 		t.Fatalf("registered secret leaked: %q", body)
+	}
+}
+
+// TestReadyzNeverShowsEncodedCredentials: a reason that echoes a request's
+// credentials, as a bare base64 user:password or inside a longer encoded
+// body, is served without them, in text and in JSON.
+func TestReadyzNeverShowsEncodedCredentials(t *testing.T) {
+	r := secret.NewRedactor()
+	r.AddStrings(secret.In(struct {
+		Username string
+		Password secret.String
+	}{"elastic", secret.New("hunter2-Pw>?")})...)
+	c := New(0, WithRedactor(r.Redact))
+	pair := base64.StdEncoding.EncodeToString([]byte("elastic:hunter2-Pw>?"))
+	// The password starts at byte 26 of the body: not on a 3-byte boundary.
+	body := base64.URLEncoding.EncodeToString([]byte(`{"user":"elastic","pass":"hunter2-Pw>?"}`))
+	es := &toggle{err: errors.New("elasticsearch: 401 from es-1: request header " + pair + ", body " + body)}
+	c.Add("sink.elasticsearch", es)
+
+	_, text := readyz(t, c)
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
+	req.Header.Set("Accept", "application/json")
+	c.Readyz(rec, req)
+	for _, out := range []string{text, rec.Body.String()} {
+		for _, leak := range []string{pair, pair[4 : len(pair)-4], "odW50ZXIyLVB3Pj", "hunter2"} {
+			if strings.Contains(out, leak) {
+				t.Errorf("%q in %s", leak, out)
+			}
+		}
+		if !strings.Contains(out, "elasticsearch: 401 from es-1") || !strings.Contains(out, "[redacted]") {
+			t.Errorf("reason lost: %s", out)
+		}
 	}
 }
 

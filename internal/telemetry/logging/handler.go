@@ -10,34 +10,30 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
-	"sync"
 	"time"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
 
-// ComponentKey is the attribute that names the part of the exporter a
-// record comes from; it is part of what makes records identical.
-const ComponentKey = "component"
-
-// RepeatedKey is the attribute of a summary record: how many identical
-// records were held back since the one that was written.
+// RepeatedKey is the attribute of a summary record: how many records of
+// its event were held back since the one that was written.
 const RepeatedKey = "repeated"
 
-// DefaultRepeatInterval is how often identical records are written at most.
+// DefaultRepeatInterval is how often records of one event are written at
+// most.
 const DefaultRepeatInterval = time.Minute
-
-// maxTracked bounds the distinct records the rate limiter remembers;
-// beyond it records pass unlimited rather than memory growing.
-const maxTracked = 4096
 
 // Options configure a Handler.
 type Options struct {
 	// Redactor also replaces registered secret values; nil redacts only
-	// the shapes Redact knows.
+	// the shapes secret.Redact knows.
 	Redactor *Redactor
-	// RepeatInterval: identical records (same level, message and
-	// component) are written at most once per interval, the rest counted
-	// and summarised. Zero or negative turns rate limiting off.
+	// RepeatInterval: records of one event (see the package's rate
+	// limiting rule in ratelimit.go) are written at most once per
+	// interval, the rest counted and summarised. Zero or negative turns
+	// rate limiting off.
 	RepeatInterval time.Duration
 	// Now is the clock of the rate limiter (tests); time.Now when nil.
 	Now func() time.Time
@@ -46,16 +42,20 @@ type Options struct {
 // Handler redacts and rate-limits records before handing them to the
 // handler it wraps.
 type Handler struct {
-	inner     slog.Handler
-	red       *Redactor
-	lim       *limiter // shared by every handler derived with With*
-	component string
-	grouped   bool // attributes now go into a group
+	inner slog.Handler
+	red   *Redactor
+	// lim (nil when rate limiting is off) and run are shared by every
+	// handler derived with With*.
+	lim *limiter
+	run *runner
+	// ident is what the attributes and groups attached so far add to the
+	// identity of a record (see ratelimit.go).
+	ident []byte
 }
 
 // NewHandler wraps inner.
 func NewHandler(inner slog.Handler, o Options) *Handler {
-	h := &Handler{inner: inner, red: o.Redactor}
+	h := &Handler{inner: inner, red: o.Redactor, run: &runner{stop: make(chan struct{})}}
 	if h.red == nil {
 		h.red = &Redactor{}
 	}
@@ -64,7 +64,7 @@ func NewHandler(inner slog.Handler, o Options) *Handler {
 		if now == nil {
 			now = time.Now
 		}
-		h.lim = &limiter{interval: o.RepeatInterval, now: now, seen: map[recordKey]*window{}}
+		h.lim = &limiter{interval: o.RepeatInterval, now: now, seen: map[string]*window{}}
 	}
 	return h
 }
@@ -81,11 +81,10 @@ func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
 func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	n := *h
 	red := make([]slog.Attr, len(attrs))
+	n.ident = slices.Clip(h.ident)
 	for i, a := range attrs {
 		red[i] = h.attr(a)
-		if !h.grouped && a.Key == ComponentKey {
-			n.component = a.Value.Resolve().String()
-		}
+		n.ident = appendIdentity(n.ident, red[i])
 	}
 	n.inner = h.inner.WithAttrs(red)
 	return &n
@@ -98,26 +97,36 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 	}
 	n := *h
 	n.inner = h.inner.WithGroup(name)
-	n.grouped = true
+	n.ident = appendField(slices.Clip(h.ident), fieldGroup, name)
 	return &n
 }
 
-// Handle redacts r and writes it unless an identical record was written
-// less than the repeat interval ago.
+// Handle redacts r and writes it unless a record of the same event was
+// written less than the repeat interval ago.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	out := slog.NewRecord(r.Time, r.Level, h.red.Redact(r.Message), r.PC)
-	component := h.component
-	r.Attrs(func(a slog.Attr) bool {
-		if !h.grouped && a.Key == ComponentKey {
-			component = a.Value.Resolve().String()
-		}
-		out.AddAttrs(h.attr(a))
-		return true
-	})
 	if h.lim == nil {
+		r.Attrs(func(a slog.Attr) bool {
+			out.AddAttrs(h.attr(a))
+			return true
+		})
 		return h.inner.Handle(ctx, out)
 	}
-	key := recordKey{level: r.Level, msg: r.Message, component: component}
+	// Most identities fit here, which keeps them off the heap.
+	var space [256]byte
+	key := appendField(append(space[:0], h.ident...), fieldMessage, out.Message)
+	key = strconv.AppendInt(key, int64(r.Level), 10)
+	selfLimited := false
+	r.Attrs(func(a slog.Attr) bool {
+		a = h.attr(a)
+		out.AddAttrs(a)
+		key = appendIdentity(key, a)
+		selfLimited = selfLimited || slices.Contains(selfLimitedKeys, a.Key)
+		return true
+	})
+	if selfLimited {
+		return h.inner.Handle(ctx, out)
+	}
 	pass, due := h.lim.admit(key, out, h.inner)
 	for _, s := range due {
 		// A summary that cannot be written is not the caller's problem:
@@ -130,8 +139,7 @@ func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	return h.inner.Handle(ctx, out)
 }
 
-// Flush writes the summaries of every record held back so far, e.g. at
-// shutdown.
+// Flush writes the summaries of every record held back so far.
 func (h *Handler) Flush(ctx context.Context) error {
 	if h.lim == nil {
 		return nil
@@ -149,22 +157,31 @@ func (h *Handler) Flush(ctx context.Context) error {
 }
 
 // Run writes summaries as their interval ends even when no other record
-// comes by to trigger them, until ctx is done; then it flushes.
+// comes by to trigger them, until ctx is done (then it flushes) or Close
+// is called. Its caller owns it: start it in a goroutine and call Close,
+// which waits for it, before the output goes away.
 func (h *Handler) Run(ctx context.Context) {
-	if h.lim == nil {
-		<-ctx.Done()
+	if !h.run.enter() {
 		return
 	}
-	// Ticking four times per interval writes a summary at most a quarter
-	// interval after it is due; ticks with nothing due cost a comparison.
-	t := time.NewTicker(max(h.lim.interval/4, time.Millisecond))
-	defer t.Stop()
+	defer h.run.runs.Done()
+	var tick <-chan time.Time
+	if h.lim != nil {
+		// Ticking four times per interval writes a summary at most a
+		// quarter interval after it is due; ticks with nothing due cost
+		// a comparison.
+		t := time.NewTicker(max(h.lim.interval/4, time.Millisecond))
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			_ = h.Flush(context.WithoutCancel(ctx))
 			return
-		case <-t.C:
+		case <-h.run.stop:
+			return
+		case <-tick:
 			for _, s := range h.lim.drain(false) {
 				_ = s.emit(ctx)
 			}
@@ -172,12 +189,23 @@ func (h *Handler) Run(ctx context.Context) {
 	}
 }
 
+// Close stops Run and waits for it to return, then writes the summaries
+// still held back. Records logged after Close are written at once, as
+// nothing would write their summaries. Calling it again only flushes.
+func (h *Handler) Close(ctx context.Context) error {
+	h.run.close()
+	if h.lim != nil {
+		h.lim.close()
+	}
+	return h.Flush(ctx)
+}
+
 // attr returns a with secrets removed: the whole value when the key looks
 // secret, secret shapes and registered values inside strings, errors and
 // values that print as text.
 func (h *Handler) attr(a slog.Attr) slog.Attr {
 	a.Value = a.Value.Resolve()
-	if IsSecretKey(a.Key) && !emptyValue(a.Value) {
+	if secret.IsKey(a.Key) && !emptyValue(a.Value) {
 		a.Value = slog.StringValue(Mask)
 		return a
 	}
@@ -224,100 +252,6 @@ func emptyValue(v slog.Value) bool {
 		return v.Any() == nil
 	}
 	return false
-}
-
-// recordKey is what makes records identical for rate limiting.
-type recordKey struct {
-	level     slog.Level
-	msg       string
-	component string
-}
-
-// window is one key's current interval.
-type window struct {
-	start time.Time
-	held  int          // records held back in this interval
-	last  slog.Record  // the last held-back record, redacted
-	h     slog.Handler // the wrapped handler it would have gone to
-}
-
-type limiter struct {
-	interval time.Duration
-	now      func() time.Time
-
-	mu   sync.Mutex
-	seen map[recordKey]*window
-	// next is when the oldest window ends; until then no window can have
-	// ended and the map is not walked.
-	next time.Time
-}
-
-// summary is a record to write for a window that held records back.
-type summary struct {
-	h slog.Handler
-	r slog.Record
-}
-
-func (s summary) emit(ctx context.Context) error { return s.h.Handle(ctx, s.r) }
-
-// admit says whether a record passes and returns the summaries that are
-// due, which are written before it.
-func (l *limiter) admit(key recordKey, r slog.Record, h slog.Handler) (bool, []summary) {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	due := l.expireLocked(now, false)
-	if w := l.seen[key]; w != nil {
-		w.held++
-		w.last = r.Clone()
-		w.h = h
-		return false, due
-	}
-	if len(l.seen) < maxTracked {
-		l.seen[key] = &window{start: now}
-		if end := now.Add(l.interval); l.next.IsZero() || end.Before(l.next) {
-			l.next = end
-		}
-	}
-	return true, due
-}
-
-// drain returns summaries of windows that ended (all windows when all).
-func (l *limiter) drain(all bool) []summary {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.expireLocked(now, all)
-}
-
-// expireLocked ends windows older than the interval (or all), returning a
-// summary for each that held records back.
-func (l *limiter) expireLocked(now time.Time, all bool) []summary {
-	if !all && (l.next.IsZero() || now.Before(l.next)) {
-		return nil
-	}
-	var out []summary
-	l.next = time.Time{}
-	for k, w := range l.seen {
-		if !all && now.Sub(w.start) < l.interval {
-			if end := w.start.Add(l.interval); l.next.IsZero() || end.Before(l.next) {
-				l.next = end
-			}
-			continue
-		}
-		delete(l.seen, k)
-		if w.held == 0 {
-			continue
-		}
-		r := slog.NewRecord(now, w.last.Level, w.last.Message+" (repeated "+strconv.Itoa(w.held)+" times)", w.last.PC)
-		w.last.Attrs(func(a slog.Attr) bool {
-			r.AddAttrs(a)
-			return true
-		})
-		r.AddAttrs(slog.Int(RepeatedKey, w.held), slog.Duration("repeat_interval", l.interval))
-		out = append(out, summary{h: w.h, r: r})
-	}
-	return out
 }
 
 // Format names for New.
