@@ -14,6 +14,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter/kafkadl"
 	"github.com/sspr-exporter/sspr-exporter/internal/pipeline"
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
 	filesink "github.com/sspr-exporter/sspr-exporter/internal/sink/file"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/kafka"
@@ -277,6 +278,6 @@ func Logger(cfg config.Config, w io.Writer) (*slog.Logger, *logging.Handler) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
 	logger, h := logging.New(w, cfg.Log.Format, level, logging.Options{RepeatInterval: cfg.Telemetry.LogRepeatInterval})
-	h.Redactor().AddSecretStrings(logging.SecretsIn(cfg)...)
+	h.Redactor().AddStrings(secret.In(cfg)...)
 	return logger, h
 }

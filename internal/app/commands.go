@@ -179,7 +179,7 @@ func Replay(ctx context.Context, args []string, std Std) error {
 		return &UsageError{errs[0]}
 	}
 	logger, lh := Logger(cfg, std.Err)
-	defer lh.Flush(context.WithoutCancel(ctx))
+	defer lh.Close(context.WithoutCancel(ctx))
 	std.In = stopOnDone(ctx, std.In)
 	ex, err := Build(cfg, std, logger, nil, WithRedrive())
 	if err != nil {
@@ -239,7 +239,7 @@ func Run(ctx context.Context, args []string, std Std) error {
 	}
 	logger, lh := Logger(cfg, std.Err)
 	go lh.Run(ctx)
-	defer lh.Flush(context.WithoutCancel(ctx))
+	defer lh.Close(context.WithoutCancel(ctx))
 	for _, name := range cfg.UnknownEnv {
 		logger.Warn("environment variable matches no config key", "variable", name)
 	}
@@ -296,7 +296,7 @@ func SetupCmd(ctx context.Context, args []string, std Std) error {
 		return err
 	}
 	logger, lh := Logger(cfg, std.Err)
-	defer lh.Flush(context.WithoutCancel(ctx))
+	defer lh.Close(context.WithoutCancel(ctx))
 	return Setup(ctx, cfg, logger, std.Out)
 }
 

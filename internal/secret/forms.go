@@ -18,8 +18,16 @@ const MinLen = 4
 // and inside a longer encoded run, each also percent-encoded.
 func forms(v string) []string {
 	out := []string{v, url.QueryEscape(v), url.PathEscape(v)}
+	// Inside a JSON string, with and without encoding/json's HTML escapes.
 	if b, err := json.Marshal(v); err == nil {
 		out = append(out, string(b[1:len(b)-1]))
+	}
+	var plain strings.Builder
+	enc := json.NewEncoder(&plain)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) == nil {
+		q := strings.TrimSuffix(plain.String(), "\n")
+		out = append(out, q[1:len(q)-1])
 	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
 		encoded := append([]string{

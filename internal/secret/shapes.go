@@ -41,6 +41,10 @@ func Redact(s string) string {
 	s = userinfoPattern.ReplaceAllString(s, "${1}"+Redacted+"@")
 	s = authHeaderPattern.ReplaceAllStringFunc(s, func(m string) string {
 		sub := authHeaderPattern.FindStringSubmatch(m)
+		if strings.HasPrefix(Redacted, sub[3]) {
+			// Already redacted by value; the pattern stops at its ']'.
+			return m
+		}
 		if sub[2] != "" {
 			return sub[1] + sub[2] + " " + Redacted
 		}

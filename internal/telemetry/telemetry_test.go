@@ -193,7 +193,7 @@ func TestWiredPipeline(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	logger, lh := logging.New(&logs, logging.FormatJSON, slog.LevelDebug, logging.Options{})
-	lh.Redactor().AddSecrets("es-password-123")
+	lh.Redactor().Add("es-password-123")
 
 	cfg := DefaultConfig()
 	cfg.Address = "127.0.0.1:0"

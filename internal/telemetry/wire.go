@@ -5,11 +5,11 @@ import (
 	"strconv"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/pipeline"
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
 	kafkasource "github.com/sspr-exporter/sspr-exporter/internal/source/kafka"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/health"
-	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/logging"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/metrics"
 )
 
@@ -25,7 +25,7 @@ type Telemetry struct {
 // New builds the telemetry of an exporter. redactor (may be nil) cleans
 // readiness reasons of registered secret values; pass the log handler's.
 // Nothing listens before Server.Start.
-func New(cfg Config, logger *slog.Logger, redactor *logging.Redactor, opts ...metrics.Option) *Telemetry {
+func New(cfg Config, logger *slog.Logger, redactor *secret.Redactor, opts ...metrics.Option) *Telemetry {
 	m := metrics.New(opts...)
 	hc := health.New(cfg.ReadyStallTimeout, health.WithRedactor(redactor.Redact))
 	hc.WatchProgress(m.LastProgress, m.TotalLag)

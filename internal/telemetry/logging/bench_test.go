@@ -11,7 +11,7 @@ import (
 )
 
 func benchLogger(interval time.Duration) *slog.Logger {
-	red := NewRedactor("es-password-123", "another-secret-value")
+	red := secret.NewRedactor("es-password-123", "another-secret-value")
 	h := NewHandler(slog.NewJSONHandler(io.Discard, nil), Options{Redactor: red, RepeatInterval: interval})
 	return slog.New(h).With("component", "pipeline")
 }
@@ -53,8 +53,8 @@ func configuredLogger() *slog.Logger {
 		Username string
 		Password secret.String
 	}
-	red := NewRedactor()
-	red.AddSecretStrings(SecretsIn(struct {
+	red := secret.NewRedactor()
+	red.AddStrings(secret.In(struct {
 		ES, KafkaOut, KafkaIn, DeadLetter basic
 		APIKey, EventHubs, Storage        secret.String
 	}{

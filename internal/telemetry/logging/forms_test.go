@@ -61,7 +61,7 @@ var credentials = []credential{
 // configuredLogger is the process logger as the exporter builds it.
 func configuredLogger(cfg config.Config, w *bytes.Buffer) *slog.Logger {
 	logger, h := logging.New(w, logging.FormatJSON, slog.LevelDebug, logging.Options{})
-	h.Redactor().AddSecretStrings(logging.SecretsIn(cfg)...)
+	h.Redactor().AddStrings(secret.In(cfg)...)
 	return logger
 }
 

@@ -29,7 +29,7 @@ const DefaultRepeatInterval = time.Minute
 type Options struct {
 	// Redactor also replaces registered secret values; nil redacts only
 	// the shapes secret.Redact knows.
-	Redactor *Redactor
+	Redactor *secret.Redactor
 	// RepeatInterval: records of one event (see the package's rate
 	// limiting rule in ratelimit.go) are written at most once per
 	// interval, the rest counted and summarised. Zero or negative turns
@@ -43,7 +43,7 @@ type Options struct {
 // handler it wraps.
 type Handler struct {
 	inner slog.Handler
-	red   *Redactor
+	red   *secret.Redactor
 	// lim (nil when rate limiting is off) and run are shared by every
 	// handler derived with With*.
 	lim *limiter
@@ -57,7 +57,7 @@ type Handler struct {
 func NewHandler(inner slog.Handler, o Options) *Handler {
 	h := &Handler{inner: inner, red: o.Redactor, run: &runner{stop: make(chan struct{})}}
 	if h.red == nil {
-		h.red = &Redactor{}
+		h.red = secret.NewRedactor()
 	}
 	if o.RepeatInterval > 0 {
 		now := o.Now
@@ -70,7 +70,7 @@ func NewHandler(inner slog.Handler, o Options) *Handler {
 }
 
 // Redactor returns the redactor, to register more secret values.
-func (h *Handler) Redactor() *Redactor { return h.red }
+func (h *Handler) Redactor() *secret.Redactor { return h.red }
 
 // Enabled reports whether the wrapped handler handles level.
 func (h *Handler) Enabled(ctx context.Context, level slog.Level) bool {
@@ -206,7 +206,7 @@ func (h *Handler) Close(ctx context.Context) error {
 func (h *Handler) attr(a slog.Attr) slog.Attr {
 	a.Value = a.Value.Resolve()
 	if secret.IsKey(a.Key) && !emptyValue(a.Value) {
-		a.Value = slog.StringValue(Mask)
+		a.Value = slog.StringValue(secret.Redacted)
 		return a
 	}
 	switch a.Value.Kind() {

@@ -13,7 +13,7 @@ import (
 
 // logged runs fn against a JSON logger over a redacting handler and
 // returns the output.
-func logged(t *testing.T, red *Redactor, fn func(l *slog.Logger)) string {
+func logged(t *testing.T, red *secret.Redactor, fn func(l *slog.Logger)) string {
 	t.Helper()
 	var buf bytes.Buffer
 	h := NewHandler(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}), Options{Redactor: red})
@@ -36,7 +36,7 @@ var handlerCases = []struct {
 }
 
 func TestHandlerRedactsEverywhere(t *testing.T) {
-	red := NewRedactor("registered-Secret-1")
+	red := secret.NewRedactor("registered-Secret-1")
 	for _, c := range handlerCases {
 		t.Run(c.name, func(t *testing.T) {
 			out := logged(t, red, func(l *slog.Logger) {
