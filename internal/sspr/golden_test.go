@@ -526,29 +526,36 @@ func counts(res pipeline.Result) fileExpect {
 	return fileExpect{res.Counts.Records, res.Counts.SSPR, res.Counts.Dropped, res.Counts.Unsupported, int64(len(res.DeadLetters))}
 }
 
-// TestEntraCorpus runs every file of the real-record corpus through the
-// decoder: none may crash, and each gives its expected counts.
-func TestEntraCorpus(t *testing.T) {
-	ins := loadDir(t, "shared/entra", filepath.Join(testdata.Shared(t), "entra"))
+// checkCorpus decodes every input of a directory: none may crash, each
+// gives the counts expect has for its base name, and every file expect
+// names is there.
+func checkCorpus(t *testing.T, ins []input, expect map[string]fileExpect, expectName string) {
+	t.Helper()
 	seen := map[string]bool{}
 	for _, in := range ins {
 		base := filepath.Base(in.name)
 		seen[base] = true
 		t.Run(base, func(t *testing.T) {
-			want, ok := entraExpect[base]
+			want, ok := expect[base]
 			if !ok {
-				t.Fatalf("no expectation for %s: add one to entraExpect", base)
+				t.Fatalf("no expectation for %s: add one to %s", base, expectName)
 			}
 			if got := counts(decode(t, in)); got != want {
 				t.Errorf("got %+v, want %+v", got, want)
 			}
 		})
 	}
-	for base := range entraExpect {
+	for base := range expect {
 		if !seen[base] {
 			t.Errorf("expected file %s is not in the corpus", base)
 		}
 	}
+}
+
+// TestEntraCorpus runs every file of the real-record corpus through the
+// decoder: none may crash, and each gives its expected counts.
+func TestEntraCorpus(t *testing.T) {
+	checkCorpus(t, loadDir(t, "shared/entra", filepath.Join(testdata.Shared(t), "entra")), entraExpect, "entraExpect")
 }
 
 // TestBundledEntraCorpus: the published records bundled in testdata/entra
@@ -642,12 +649,6 @@ func TestVariantNormalization(t *testing.T) {
 		}
 		return res.Docs
 	}
-	eq := func(t *testing.T, what string, got, want any) {
-		t.Helper()
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("%s = %v, want %v", what, got, want)
-		}
-	}
 
 	t.Run("time formats all parse to UTC", func(t *testing.T) {
 		docs := one(t, variantResult(t, "elastic-integrations__auditlogs-time-formats.log", sspr.Options{}), 11)
@@ -702,17 +703,7 @@ func TestVariantNormalization(t *testing.T) {
 
 	t.Run("0.0.0.0 skipped, roles as string", func(t *testing.T) {
 		docs := one(t, variantResult(t, "elastic-integrations__auditlogs-raw.log", sspr.Options{}), 3)
-		for i, d := range docs[1:] {
-			eq(t, fmt.Sprintf("record %d source.ip", i+2), d.Source.IP, "")
-			eq(t, fmt.Sprintf("record %d related.ip", i+2), len(d.Related.IP), 0)
-			eq(t, fmt.Sprintf("record %d user.name", i+2), d.User.Name, "UserName")
-			eq(t, fmt.Sprintf("record %d user.domain", i+2), d.User.Domain, "")
-		}
-		eq(t, "record 2 user.full_name", docs[1].User.FullName, "User Registration Service")
-		eq(t, "record 3 user.full_name (null)", docs[2].User.FullName, "")
-		// Record 1 is initiated by an application.
-		eq(t, "record 1 app", docs[0].Azure.AuditLogs.InitiatedBy.App.DisplayName, "Device Registration Service")
-		eq(t, "record 1 user.id", docs[0].User.ID, "")
+		checkRolesString(t, docs, "UserName", "User Registration Service", "Device Registration Service")
 	})
 
 	t.Run("<null> caller, numeric result, empty initiatedBy", func(t *testing.T) {
@@ -749,13 +740,8 @@ func TestVariantNormalization(t *testing.T) {
 	t.Run("targetResource singular, Type capitalised", func(t *testing.T) {
 		d := one(t, variantResult(t, "msgraph-docs__directoryaudit-get-v1.json", sspr.Options{}), 1)[0]
 		eq(t, "user.target", d.User.Target, ecs.TargetUser{ID: "1f0e98f5-3161-4c6b-9b50-d488572f2bb7", Name: "example@contoso.com", Domain: "contoso.com"})
-		tr := d.Azure.AuditLogs.TargetResources
-		if len(tr) != 2 {
-			t.Fatalf("target_resources: %d, want 2", len(tr))
-		}
-		eq(t, "target 1 type", tr[0].Type, "Group")
+		tr := targetTypes(t, d, "Group", "User")
 		eq(t, "target 1 group_type", tr[0].GroupType, "unifiedGroups")
-		eq(t, "target 2 type", tr[1].Type, "User")
 		eq(t, "user.name", d.User.Name, "bob@wingtiptoysonline.com")
 		eq(t, "related.user", d.Related.User, []string{"1f0e98f5-3161-4c6b-9b50-d488572f2bb7", "example@contoso.com", "728309ae-1a37-4937-9afe-e35d964db09b", "bob@wingtiptoysonline.com"})
 		eq(t, "source.ip", d.Source.IP, "127.0.0.1")
@@ -765,12 +751,7 @@ func TestVariantNormalization(t *testing.T) {
 		d := one(t, variantResult(t, "msgraph-docs__directoryaudit-get-beta-odata-type.json", sspr.Options{}), 1)[0]
 		eq(t, "user.target.id", d.User.Target.ID, "1x0exxf5-3xx1-4xxb-9xx0-d4xx572xxbb7")
 		eq(t, "user.target.name", d.User.Target.Name, "jdoe@contoso.com")
-		tr := d.Azure.AuditLogs.TargetResources
-		if len(tr) != 2 {
-			t.Fatalf("target_resources: %d, want 2", len(tr))
-		}
-		eq(t, "target 1 type", tr[0].Type, "#microsoft.graph.TargetResourceGroup")
-		eq(t, "target 2 type", tr[1].Type, "#microsoft.graph.targetResourceUser")
+		targetTypes(t, d, "#microsoft.graph.TargetResourceGroup", "#microsoft.graph.targetResourceUser")
 	})
 
 	t.Run("createdDateTime fallback", func(t *testing.T) {
@@ -868,25 +849,7 @@ var shapeExpect = map[string]fileExpect{
 // TestShapeCorpus: every file of testdata/shapes decodes to its expected
 // counts, and every expected file is there.
 func TestShapeCorpus(t *testing.T) {
-	seen := map[string]bool{}
-	for _, in := range loadDir(t, "project/shapes", shapesDir(t)) {
-		base := filepath.Base(in.name)
-		seen[base] = true
-		t.Run(base, func(t *testing.T) {
-			want, ok := shapeExpect[base]
-			if !ok {
-				t.Fatalf("no expectation for %s: add one to shapeExpect", base)
-			}
-			if got := counts(decode(t, in)); got != want {
-				t.Errorf("got %+v, want %+v", got, want)
-			}
-		})
-	}
-	for base := range shapeExpect {
-		if !seen[base] {
-			t.Errorf("expected file %s is not in testdata/shapes", base)
-		}
-	}
+	checkCorpus(t, loadDir(t, "project/shapes", shapesDir(t)), shapeExpect, "shapeExpect")
 }
 
 // shapeDocs decodes one file of testdata/shapes with opts; it must give n
@@ -907,12 +870,6 @@ func shapeDocs(t *testing.T, base string, opts sspr.Options, n int) []ecs.Event 
 // on the project's own records (TestVariantNormalization does the same on
 // the published ones).
 func TestShapeNormalization(t *testing.T) {
-	eq := func(t *testing.T, what string, got, want any) {
-		t.Helper()
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("%s = %v, want %v", what, got, want)
-		}
-	}
 	const (
 		fabrikam  = "6d2f8c1e-4b7a-4e39-a5d0-91c3e7f2b846"
 		northwind = "b83e0f5a-2c64-4d1b-9e7f-3a5c8d20e719"
@@ -997,18 +954,8 @@ func TestShapeNormalization(t *testing.T) {
 
 	t.Run("0.0.0.0 skipped, roles as string", func(t *testing.T) {
 		docs := shapeDocs(t, "diag-roles-string.log", sspr.Options{}, 3)
-		for i, d := range docs[1:] {
-			eq(t, fmt.Sprintf("record %d source.ip", i+2), d.Source.IP, "")
-			eq(t, fmt.Sprintf("record %d related.ip", i+2), len(d.Related.IP), 0)
-			eq(t, fmt.Sprintf("record %d user.name", i+2), d.User.Name, "kiosk-operator")
-			eq(t, fmt.Sprintf("record %d user.domain", i+2), d.User.Domain, "")
-		}
-		eq(t, "record 2 user.full_name", docs[1].User.FullName, "Kiosk Operator")
-		eq(t, "record 3 user.full_name (null)", docs[2].User.FullName, "")
-		// Record 1 is initiated by an application.
-		eq(t, "record 1 app", docs[0].Azure.AuditLogs.InitiatedBy.App.DisplayName, "Fabrikam Enrolment Portal")
+		checkRolesString(t, docs, "kiosk-operator", "Kiosk Operator", "Fabrikam Enrolment Portal")
 		eq(t, "record 1 app service_principal_name", docs[0].Azure.AuditLogs.InitiatedBy.App.ServicePrincipalName, "fabrikam-enrolment")
-		eq(t, "record 1 user.id", docs[0].User.ID, "")
 		eq(t, "record 1 event.action", docs[0].Event.Action, "security-info-registered")
 	})
 
@@ -1065,13 +1012,8 @@ func TestShapeNormalization(t *testing.T) {
 	t.Run("targetResource singular, Type capitalised", func(t *testing.T) {
 		d := shapeDocs(t, "graph-page-target-singular.json", sspr.Options{}, 1)[0]
 		eq(t, "user.target", d.User.Target, ecs.TargetUser{ID: "8a1c3e5f-7b9d-4d2a-b4c6-0e8f2a4c6b15", Name: "jonas.berg@northwind.example", Domain: "northwind.example"})
-		tr := d.Azure.AuditLogs.TargetResources
-		if len(tr) != 2 {
-			t.Fatalf("target_resources: %d, want 2", len(tr))
-		}
-		eq(t, "target 1 type", tr[0].Type, "Group")
+		tr := targetTypes(t, d, "Group", "User")
 		eq(t, "target 1 group_type", tr[0].GroupType, "unifiedGroups")
-		eq(t, "target 2 type", tr[1].Type, "User")
 		eq(t, "related.user", d.Related.User, []string{"8a1c3e5f-7b9d-4d2a-b4c6-0e8f2a4c6b15", "jonas.berg@northwind.example"})
 		eq(t, "source.ip", d.Source.IP, "198.51.100.140")
 	})
@@ -1080,12 +1022,7 @@ func TestShapeNormalization(t *testing.T) {
 		d := shapeDocs(t, "graph-page-odata-type.json", sspr.Options{}, 1)[0]
 		eq(t, "user.target.id", d.User.Target.ID, "3d5a7c9e-2b4f-4618-8a0c-e1f3b5d7a924")
 		eq(t, "user.target.name", d.User.Target.Name, "priya.raman@fabrikam.example")
-		tr := d.Azure.AuditLogs.TargetResources
-		if len(tr) != 2 {
-			t.Fatalf("target_resources: %d, want 2", len(tr))
-		}
-		eq(t, "target 1 type", tr[0].Type, "#microsoft.graph.targetResourceGroup")
-		eq(t, "target 2 type", tr[1].Type, "#microsoft.graph.targetResourceUser")
+		targetTypes(t, d, "#microsoft.graph.targetResourceGroup", "#microsoft.graph.targetResourceUser")
 		eq(t, "source.ip", d.Source.IP, "2001:db8:aa::e")
 	})
 
@@ -1129,4 +1066,45 @@ func TestShapeNormalization(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkRolesString checks the three records of the roles-as-string shape:
+// the first initiated by an application, the other two by a user whose
+// roles is a string, whose address is 0.0.0.0 and whose UPN has no domain,
+// the third without a display name.
+func checkRolesString(t *testing.T, docs []ecs.Event, upn, fullName, app string) {
+	t.Helper()
+	for i, d := range docs[1:] {
+		eq(t, fmt.Sprintf("record %d source.ip", i+2), d.Source.IP, "")
+		eq(t, fmt.Sprintf("record %d related.ip", i+2), len(d.Related.IP), 0)
+		eq(t, fmt.Sprintf("record %d user.name", i+2), d.User.Name, upn)
+		eq(t, fmt.Sprintf("record %d user.domain", i+2), d.User.Domain, "")
+	}
+	eq(t, "record 2 user.full_name", docs[1].User.FullName, fullName)
+	eq(t, "record 3 user.full_name (null)", docs[2].User.FullName, "")
+	eq(t, "record 1 app", docs[0].Azure.AuditLogs.InitiatedBy.App.DisplayName, app)
+	eq(t, "record 1 user.id", docs[0].User.ID, "")
+}
+
+// eq compares by printed value, so that slices, structs and numbers of any
+// type compare as a reader of the message would.
+func eq(t *testing.T, what string, got, want any) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
+
+// targetTypes checks the types of a document's target resources, in order,
+// and returns the targets.
+func targetTypes(t *testing.T, d ecs.Event, want ...string) []ecs.TargetResource {
+	t.Helper()
+	tr := d.Azure.AuditLogs.TargetResources
+	if len(tr) != len(want) {
+		t.Fatalf("target_resources: %d, want %d", len(tr), len(want))
+	}
+	for i, w := range want {
+		eq(t, fmt.Sprintf("target %d type", i+1), tr[i].Type, w)
+	}
+	return tr
 }
