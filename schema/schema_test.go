@@ -3,9 +3,12 @@ package schema_test
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
+	"os"
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,51 +19,140 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/schema"
 )
 
-func compile(t *testing.T) *jsonschema.Schema {
+var update = flag.Bool("update", false, "rewrite ecs-event.strict.schema.json from ecs-event.schema.json")
+
+// variant is one of the two published schemas.
+type variant struct {
+	name   string
+	data   []byte
+	id     string
+	strict bool
+}
+
+var (
+	tolerant = variant{"tolerant", schema.ECSEvent, schema.ID, false}
+	strict   = variant{"strict", schema.ECSEventStrict, schema.StrictID, true}
+	variants = []variant{tolerant, strict}
+)
+
+func compileVariant(t *testing.T, v variant) *jsonschema.Schema {
 	t.Helper()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema.ECSEvent))
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(v.data))
 	if err != nil {
-		t.Fatalf("schema JSON: %v", err)
+		t.Fatalf("%s schema JSON: %v", v.name, err)
 	}
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	if err := c.AddResource(schema.ID, doc); err != nil {
+	if err := c.AddResource(v.id, doc); err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.Compile(schema.ID)
+	s, err := c.Compile(v.id)
 	if err != nil {
-		t.Fatalf("compile: %v", err)
+		t.Fatalf("compile %s: %v", v.name, err)
 	}
 	return s
 }
 
-func raw(t *testing.T) map[string]any {
+func parse(t *testing.T, data []byte) map[string]any {
 	t.Helper()
 	var m map[string]any
-	if err := json.Unmarshal(schema.ECSEvent, &m); err != nil {
+	if err := json.Unmarshal(data, &m); err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
 func TestAnnotations(t *testing.T) {
-	m := raw(t)
-	if m["$schema"] != "https://json-schema.org/draft/2020-12/schema" {
-		t.Errorf("$schema = %v", m["$schema"])
-	}
-	if m["$id"] != schema.ID {
-		t.Errorf("$id = %v, want %s", m["$id"], schema.ID)
-	}
-	if m["version"] != schema.Version {
-		t.Errorf("version = %v, want %s", m["version"], schema.Version)
-	}
 	if schema.Version != kafka.SchemaVersion {
 		t.Errorf("schema version %s, Kafka header version %s", schema.Version, kafka.SchemaVersion)
 	}
-	if s, _ := m["title"].(string); s == "" {
-		t.Error("no title")
+	for _, v := range variants {
+		m := parse(t, v.data)
+		if m["$schema"] != "https://json-schema.org/draft/2020-12/schema" {
+			t.Errorf("%s: $schema = %v", v.name, m["$schema"])
+		}
+		if m["$id"] != v.id {
+			t.Errorf("%s: $id = %v, want %s", v.name, m["$id"], v.id)
+		}
+		if m["version"] != schema.Version {
+			t.Errorf("%s: version = %v, want %s", v.name, m["version"], schema.Version)
+		}
+		if s, _ := m["title"].(string); s == "" {
+			t.Errorf("%s: no title", v.name)
+		}
+		compileVariant(t, v)
 	}
-	compile(t)
+}
+
+// strictFrom derives the strict schema from the tolerant one: the same
+// schema with additionalProperties false on every object of fixed
+// properties, its own $id and title, and a comment saying so.
+func strictFrom(tolerant map[string]any) map[string]any {
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			out := make(map[string]any, len(x)+1)
+			for k, e := range x {
+				out[k] = walk(e)
+			}
+			if _, fixed := x["properties"]; fixed && x["type"] == "object" {
+				out["additionalProperties"] = false
+			}
+			return out
+		case []any:
+			out := make([]any, len(x))
+			for i, e := range x {
+				out[i] = walk(e)
+			}
+			return out
+		}
+		return v
+	}
+	s := walk(tolerant).(map[string]any)
+	s["$id"] = schema.StrictID
+	s["title"] = tolerant["title"].(string) + " (strict)"
+	s["$comment"] = "Generated from ecs-event.schema.json by 'go test ./schema -run TestStrictSchema -update': the same schema with no property allowed that it does not define. The project's tests validate what the exporter emits against it; consumers use ecs-event.schema.json."
+	return s
+}
+
+// TestStrictSchema: the strict schema is the tolerant one with
+// additionalProperties false on every object of fixed properties, and the
+// tolerant one forbids no additional property anywhere, so the two differ
+// only in additionalProperties (and their $id, title and comment).
+func TestStrictSchema(t *testing.T) {
+	tol := parse(t, schema.ECSEvent)
+	want := strictFrom(tol)
+	if *update {
+		b, err := json.MarshalIndent(want, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile("ecs-event.strict.schema.json", append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if got := parse(t, schema.ECSEventStrict); !reflect.DeepEqual(got, want) {
+		t.Errorf("ecs-event.strict.schema.json is not derived from ecs-event.schema.json: run go test ./schema -run TestStrictSchema -update")
+	}
+	var forbid func(path string, v any)
+	forbid = func(path string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if ap, ok := x["additionalProperties"]; ok && ap == false {
+				t.Errorf("tolerant schema forbids additional properties at %s", path)
+			}
+			for k, e := range x {
+				forbid(path+"/"+k, e)
+			}
+		case []any:
+			for _, e := range x {
+				forbid(path+"/[]", e)
+			}
+		}
+	}
+	forbid("#", tol)
 }
 
 // resolve follows a local "$ref": "#/$defs/name".
@@ -81,11 +173,18 @@ func resolve(t *testing.T, root, node map[string]any) map[string]any {
 	return def
 }
 
-// TestSchemaMatchesEvent walks ecs.Event's JSON fields and the schema's
+// TestSchemaMatchesEvent walks ecs.Event's JSON fields and each schema's
 // property tree together: same properties, same types, required exactly
-// for the fields that are always encoded, and no other properties allowed.
+// for the fields that are always encoded; the strict schema allows no other
+// properties, the tolerant one allows them everywhere.
 func TestSchemaMatchesEvent(t *testing.T) {
-	root := raw(t)
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) { matchEvent(t, v) })
+	}
+}
+
+func matchEvent(t *testing.T, v variant) {
+	root := parse(t, v.data)
 	var walk func(path string, typ reflect.Type, node map[string]any)
 	walk = func(path string, typ reflect.Type, node map[string]any) {
 		node = resolve(t, root, node)
@@ -130,8 +229,12 @@ func TestSchemaMatchesEvent(t *testing.T) {
 			if node["type"] != "object" {
 				t.Errorf("%s: schema type %v, want object", path, node["type"])
 			}
-			if node["additionalProperties"] != false {
-				t.Errorf("%s: additionalProperties must be false", path)
+			ap, set := node["additionalProperties"]
+			switch {
+			case v.strict && ap != false:
+				t.Errorf("%s: additionalProperties must be false in the strict schema", path)
+			case !v.strict && set:
+				t.Errorf("%s: the tolerant schema must leave additionalProperties out (got %v)", path, ap)
 			}
 			props, _ := node["properties"].(map[string]any)
 			var fields, required []string
@@ -256,23 +359,28 @@ func TestFullDocumentValid(t *testing.T) {
 	if z := zeroFields("Event", reflect.ValueOf(d)); len(z) > 0 {
 		t.Fatalf("full() leaves fields unset: %v", z)
 	}
-	if err := compile(t).Validate(instance(t, d)); err != nil {
-		t.Fatalf("full document rejected: %v", err)
-	}
 	min := ecs.Event{Timestamp: "2026-11-02T08:00:08Z", ECS: ecs.ECSMeta{Version: ecs.Version}, Event: ecs.EventMeta{
 		Kind: "event", Category: []string{"iam"}, Type: []string{"info"}, Action: "x", Outcome: "unknown", ID: "i", Dataset: ecs.Dataset,
 	}}
-	if err := compile(t).Validate(instance(t, min)); err != nil {
-		t.Fatalf("minimal document rejected: %v", err)
+	for _, v := range variants {
+		sch := compileVariant(t, v)
+		if err := sch.Validate(instance(t, d)); err != nil {
+			t.Errorf("%s: full document rejected: %v", v.name, err)
+		}
+		if err := sch.Validate(instance(t, min)); err != nil {
+			t.Errorf("%s: minimal document rejected: %v", v.name, err)
+		}
 	}
 }
 
-// TestSchemaRejects: each mutation of a valid document must be refused.
+// TestSchemaRejects: each mutation of a valid document must be refused by
+// both schemas: a field removed, retyped, emptied, or given a value its
+// type does not allow.
 func TestSchemaRejects(t *testing.T) {
-	sch := compile(t)
 	cases := map[string]func(m map[string]any){
-		"unknown top-level field":  func(m map[string]any) { m["message"] = "x" },
-		"unknown nested field":     func(m map[string]any) { obj(m, "user")["email"] = "x" },
+		"event.id a number":        func(m map[string]any) { obj(m, "event")["id"] = 7 },
+		"event.type a string":      func(m map[string]any) { obj(m, "event")["type"] = "user" },
+		"user an array":            func(m map[string]any) { m["user"] = []any{"x"} },
 		"empty string":             func(m map[string]any) { obj(m, "user")["name"] = "" },
 		"null":                     func(m map[string]any) { obj(m, "user")["name"] = nil },
 		"empty array":              func(m map[string]any) { obj(m, "related")["user"] = []any{} },
@@ -301,21 +409,86 @@ func TestSchemaRejects(t *testing.T) {
 		},
 		"duplicate category": func(m map[string]any) { obj(m, "event")["category"] = []any{"iam", "iam"} },
 	}
-	for name, mutate := range cases {
-		t.Run(name, func(t *testing.T) {
-			b, err := json.Marshal(full())
-			if err != nil {
-				t.Fatal(err)
+	for _, v := range variants {
+		sch := compileVariant(t, v)
+		for name, mutate := range cases {
+			t.Run(v.name+"/"+name, func(t *testing.T) {
+				m := fullMap(t)
+				mutate(m)
+				if err := sch.Validate(instance(t, m)); err == nil {
+					t.Errorf("accepted")
+				}
+			})
+		}
+	}
+}
+
+// fullMap is full() as generic JSON, to be changed by a test.
+func fullMap(t *testing.T) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(full())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// objectPaths lists every object of a document (array elements included),
+// by path, except additional_details, whose keys are open in both schemas.
+func objectPaths(prefix string, v any, visit func(path string, obj map[string]any)) {
+	switch x := v.(type) {
+	case map[string]any:
+		if strings.HasSuffix(prefix, "additional_details") {
+			return
+		}
+		visit(prefix, x)
+		for k, e := range x {
+			objectPaths(prefix+"/"+k, e, visit)
+		}
+	case []any:
+		for i, e := range x {
+			objectPaths(prefix+"/"+strconv.Itoa(i), e, visit)
+		}
+	}
+}
+
+// TestAdditiveChanges: a document of a later minor version, with a new
+// optional field in any object or a new event.action, still validates
+// against the tolerant schema consumers use; the strict schema of the
+// project's tests refuses the new field.
+func TestAdditiveChanges(t *testing.T) {
+	tol, str := compileVariant(t, tolerant), compileVariant(t, strict)
+	var paths []string
+	objectPaths("#", fullMap(t), func(path string, _ map[string]any) { paths = append(paths, path) })
+	if len(paths) < 15 {
+		t.Fatalf("only %d objects in the full document: %v", len(paths), paths)
+	}
+	for _, path := range paths {
+		t.Run("new field in "+path, func(t *testing.T) {
+			m := fullMap(t)
+			objectPaths("#", m, func(p string, o map[string]any) {
+				if p == path {
+					o["new_optional_field"] = map[string]any{"any": []any{"shape", 1, true}}
+				}
+			})
+			if err := tol.Validate(instance(t, m)); err != nil {
+				t.Errorf("tolerant schema refuses a new field: %v", err)
 			}
-			var m map[string]any
-			if err := json.Unmarshal(b, &m); err != nil {
-				t.Fatal(err)
-			}
-			mutate(m)
-			if err := sch.Validate(instance(t, m)); err == nil {
-				t.Errorf("accepted")
+			if err := str.Validate(instance(t, m)); err == nil {
+				t.Error("strict schema accepts a field it does not define")
 			}
 		})
+	}
+	m := fullMap(t)
+	obj(m, "event")["action"] = "passkey-registered"
+	for _, v := range variants {
+		if err := compileVariant(t, v).Validate(instance(t, m)); err != nil {
+			t.Errorf("%s: new event.action refused: %v", v.name, err)
+		}
 	}
 }
 
@@ -324,7 +497,7 @@ func obj(m map[string]any, key string) map[string]any {
 }
 
 // BenchmarkValidate measures validating one full document against the
-// schema, for callers that consider checking documents at run time.
+// published schema, for callers that consider checking documents at run time.
 func BenchmarkValidate(b *testing.B) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema.ECSEvent))
 	if err != nil {

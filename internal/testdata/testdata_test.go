@@ -27,3 +27,19 @@ func TestLocate(t *testing.T) {
 		t.Errorf("SharedDir = %s, %v; want %s, true", dir, ok, d)
 	}
 }
+
+// TestSharedIsAnExtra: without the shared corpus the repository's tests
+// still pass on their own data, in CI too; only a corpus asked for by
+// SSPR_SHARED_TESTDATA and not found is an error.
+func TestSharedIsAnExtra(t *testing.T) {
+	t.Setenv("CI", "true")
+	t.Setenv("SSPR_REQUIRE_SERVERS", "1")
+	t.Setenv(SharedEnv, "")
+	if Required() {
+		t.Error("a missing corpus nobody asked for fails the tests under CI=true")
+	}
+	t.Setenv(SharedEnv, filepath.Join(t.TempDir(), "absent"))
+	if !Required() {
+		t.Errorf("%s names a corpus that is not there, yet its absence is not an error", SharedEnv)
+	}
+}
