@@ -5,7 +5,14 @@
 // tests.
 package schema
 
-import _ "embed"
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
 
 // ECSEvent is the JSON Schema (draft 2020-12) of one emitted document as
 // published for consumers: required fields and types are fixed, and every
@@ -31,3 +38,26 @@ const ID = "https://github.com/sspr-exporter/sspr-exporter/schema/ecs-event.sche
 
 // StrictID is the $id of ECSEventStrict.
 const StrictID = "https://github.com/sspr-exporter/sspr-exporter/schema/ecs-event.strict.schema.json"
+
+// Published returns the compiled ECSEvent schema, formats asserted.
+var Published = sync.OnceValues(func() (*jsonschema.Schema, error) { return compile(ECSEvent, ID) })
+
+// Strict returns the compiled ECSEventStrict schema, formats asserted.
+var Strict = sync.OnceValues(func() (*jsonschema.Schema, error) { return compile(ECSEventStrict, StrictID) })
+
+func compile(data []byte, id string) (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("schema %s: %w", id, err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	if err := c.AddResource(id, doc); err != nil {
+		return nil, fmt.Errorf("schema %s: %w", id, err)
+	}
+	s, err := c.Compile(id)
+	if err != nil {
+		return nil, fmt.Errorf("schema %s: %w", id, err)
+	}
+	return s, nil
+}

@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -246,33 +245,15 @@ func docJSON(t testing.TB, d ecs.Event) ([]byte, any) {
 	return b, v
 }
 
-var (
-	schemaOnce sync.Once
-	compiled   *jsonschema.Schema
-	schemaErr  error
-)
-
 func eventSchema(t testing.TB) *jsonschema.Schema {
 	t.Helper()
-	schemaOnce.Do(func() {
-		// The strict variant: a field the schema does not define is a
-		// defect here, though consumers' tolerant schema would accept it.
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema.ECSEventStrict))
-		if err != nil {
-			schemaErr = err
-			return
-		}
-		c := jsonschema.NewCompiler()
-		c.AssertFormat()
-		if schemaErr = c.AddResource(schema.StrictID, doc); schemaErr != nil {
-			return
-		}
-		compiled, schemaErr = c.Compile(schema.StrictID)
-	})
-	if schemaErr != nil {
-		t.Fatalf("compile schema: %v", schemaErr)
+	// The strict variant: a field the schema does not define is a defect
+	// here, though consumers' tolerant schema would accept it.
+	s, err := schema.Strict()
+	if err != nil {
+		t.Fatalf("compile schema: %v", err)
 	}
-	return compiled
+	return s
 }
 
 // TestDocumentsMatchSchema validates every document produced from all test
