@@ -59,12 +59,27 @@ version() {
 	sed -n 's:.*<engine.version>\(.*\)</engine.version>.*:\1:p' "$SRC/$1/pom.xml"
 }
 
-# fingerprint FILE... prints one hash over the files' contents and the JDK,
-# so that a change of either rebuilds.
+# fingerprint JDK FILE... prints one hash over the JDK's version and the
+# files' contents, so that a change of any of them reinstalls.
 fingerprint() {
 	local jdk="$1"
 	shift
-	{ "$jdk/bin/javac" -version 2>&1; sha256sum "$@"; } | sha256sum | cut -d' ' -f1
+	{ "$jdk/bin/javac" -version 2>&1; sha256sum "$@" | cut -d' ' -f1; } | sha256sum | cut -d' ' -f1
+}
+
+# link_zstd DIR links the system's libzstd into DIR. Elasticsearch 9 reaches
+# native code only through its own library directory, which is not published
+# on Maven Central; without zstd there it runs with native access off, and
+# shards of best_compression indices fail.
+link_zstd() {
+	local lib
+	lib="$(ldconfig -p 2>/dev/null | awk '/libzstd\.so\.1 /{l = $NF} END {print l}')"
+	mkdir -p "$1"
+	if [ -z "$lib" ]; then
+		echo "searchnodes: no libzstd.so.1 (package libzstd1): Elasticsearch 9 will run with native access off" >&2
+		return
+	fi
+	ln -sfn "$lib" "$1/libzstd.so"
 }
 
 # install MODULE JDK RELEASE SOURCE_DIR... resolves MODULE's jars and compiles
@@ -81,7 +96,7 @@ install() {
 		while IFS= read -r f; do sources+=("$f"); done < <(find "$SRC/$d" -name '*.java' | sort)
 	done
 	libs_stamp="$(sha256sum "$SRC/$module/pom.xml" | cut -d' ' -f1)"
-	classes_stamp="$(fingerprint "$jdk" "$SRC/$module/pom.xml" "${sources[@]}")"
+	classes_stamp="$(fingerprint "$jdk" "${BASH_SOURCE[0]}" "$SRC/$module/pom.xml" "${sources[@]}")"
 	if [ "$(cat "$dest/.complete" 2>/dev/null)" = "$classes_stamp" ]; then
 		echo "$module $ver already installed in $dest"
 		return
@@ -99,6 +114,9 @@ install() {
 
 	rm -rf "$dest/classes"
 	"$jdk/bin/javac" --release "$release" -encoding UTF-8 -cp "$dest/lib/*" -d "$dest/classes" "${sources[@]}"
+	if [ "$module" = es9 ]; then
+		link_zstd "$dest/native"
+	fi
 	# The helper runs the node with the JDK it was compiled for.
 	echo "$jdk/bin/java" >"$dest/java"
 	echo "$classes_stamp" >"$dest/.complete"

@@ -43,7 +43,8 @@ type engineSpec struct {
 	version string
 	main    string
 	elastic bool
-	jvmArgs []string
+	// jvmArgs are the engine's own JVM arguments, given its install directory.
+	jvmArgs func(dir string) []string
 }
 
 var specs = map[Engine]engineSpec{
@@ -51,9 +52,22 @@ var specs = map[Engine]engineSpec{
 		main: "org.elasticsearch.node.ElasticsearchNodeMain", elastic: true},
 	ES9: {name: "Elasticsearch", module: "es9", version: "9.5.3",
 		main: "org.elasticsearch.node.ElasticsearchNodeMain", elastic: true,
-		// Lucene and Elasticsearch call native code through the FFM API;
-		// Java 25 warns on stderr unless it is allowed explicitly.
-		jvmArgs: []string{"--enable-native-access=ALL-UNNAMED"}},
+		jvmArgs: func(dir string) []string {
+			return []string{
+				// Lucene and Elasticsearch call native code through the FFM
+				// API, Netty uses sun.misc.Unsafe: Java 25 warns on stderr
+				// about both unless they are allowed explicitly.
+				"--enable-native-access=ALL-UNNAMED",
+				"--sun-misc-unsafe-memory-access=allow",
+				// The system's libzstd, linked there by the deps script, in
+				// place of the unpublished native library directory. Without
+				// it native access is off and best_compression shards fail.
+				"-Des.nativelibs.path=" + filepath.Join(dir, "native"),
+				// Elasticsearch's own vector library is not published either;
+				// asking for it would turn native access off altogether.
+				"-Dorg.elasticsearch.nativeaccess.enableVectorLibrary=false",
+			}
+		}},
 	OpenSearch2: {name: "OpenSearch", module: "opensearch2", version: "2.19.6",
 		main: "ssprexporter.searchnode.OpenSearchNodeMain"},
 }
@@ -80,6 +94,7 @@ func (e Engine) Elasticsearch() bool { return e.spec().elastic }
 
 // install is one engine's installation in the test cache.
 type install struct {
+	dir       string
 	java      string
 	classpath string
 }
@@ -104,6 +119,7 @@ func (e Engine) installation() (install, error) {
 		return install{}, fmt.Errorf("%s: java of the installation: %w (run %s)", e, err, DepsScript)
 	}
 	return install{
+		dir:       dir,
 		java:      strings.TrimSpace(string(java)),
 		classpath: filepath.Join(dir, "classes") + string(os.PathListSeparator) + filepath.Join(dir, "lib", "*"),
 	}, nil
@@ -220,16 +236,22 @@ func (n *Node) StartTime() time.Duration {
 // LogPath is the file the node's output goes to.
 func (n *Node) LogPath() string { return n.logPath }
 
-// LogTail returns the last max bytes of the node's output.
-func (n *Node) LogTail(max int) string {
-	data, err := os.ReadFile(n.logPath)
+// LogTail returns the last limit bytes of the node's output, reading only
+// those: a node's log runs to megabytes.
+func (n *Node) LogTail(limit int) string {
+	f, err := os.Open(n.logPath)
 	if err != nil {
 		return ""
 	}
-	if len(data) > max {
-		data = data[len(data)-max:]
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return ""
 	}
-	return string(data)
+	from := max(st.Size()-int64(limit), 0)
+	buf := make([]byte, st.Size()-from)
+	k, _ := f.ReadAt(buf, from)
+	return string(buf[:k])
 }
 
 func (n *Node) args() []string {
@@ -248,7 +270,9 @@ func (n *Node) args() []string {
 		"-XX:-UsePerfData",
 		"-Dfile.encoding=UTF-8",
 	}
-	args = append(args, s.jvmArgs...)
+	if s.jvmArgs != nil {
+		args = append(args, s.jvmArgs(n.inst.dir)...)
+	}
 	args = append(args, "-cp", n.inst.classpath, s.main, n.home)
 	for _, kv := range n.cfg.settings {
 		args = append(args, "-E", kv)

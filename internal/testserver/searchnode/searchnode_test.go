@@ -7,18 +7,23 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/elastic/go-elasticsearch/v8"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/testdata"
 )
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
 
 // TestEngines runs each engine for real: the root endpoint as clients
-// check it, a composable template, bulk create twice (201, then 409 per
+// check it, a composable template (best_compression, which needs native
+// zstd on Elasticsearch 9), bulk create twice (201, then 409 per
 // item), refresh and count, 413 over http.max_content_length, a
 // whole-request 429 from indexing pressure (Elasticsearch), and a kill -9
 // followed by a restart on the same port that keeps the documents.
@@ -122,6 +127,27 @@ func TestSharedOneAtATime(t *testing.T) {
 	})
 }
 
+// TestStartFailureSaysWhy checks that a node that cannot start is reported
+// at once, with the engine's reason in its log, and leaves no process.
+func TestStartFailureSaysWhy(t *testing.T) {
+	inst, err := OpenSearch2.installation()
+	if err != nil {
+		testdata.Missing(t, "search node unavailable: %v", err)
+	}
+	dir := t.TempDir()
+	n := newNode(OpenSearch2, inst, filepath.Join(dir, "home"), filepath.Join(dir, "node.log"), []Option{Setting("no.such.setting", "x")})
+	if err := n.start(); err == nil {
+		_ = n.stop(syscall.SIGKILL)
+		t.Fatal("a node with an unknown setting started")
+	}
+	if tail := n.LogTail(16000); !strings.Contains(tail, "unknown setting [no.such.setting]") {
+		t.Errorf("log does not say why the node failed:\n%s", tail)
+	}
+	if n.running() || n.PID() != 0 {
+		t.Error("a failed start left the node marked running")
+	}
+}
+
 // TestNotInstalled checks that a missing installation names the script
 // that installs it.
 func TestNotInstalled(t *testing.T) {
@@ -218,7 +244,7 @@ func checkOpenSearchRoot(t *testing.T, n *Node, es *elasticsearch.Client) {
 func putTemplate(t *testing.T, n *Node) {
 	t.Helper()
 	const tmpl = `{"index_patterns":["sspr-test-*"],"template":{
-		"settings":{"number_of_shards":1,"number_of_replicas":0},
+		"settings":{"number_of_shards":1,"number_of_replicas":0,"index.codec":"best_compression"},
 		"mappings":{"dynamic":"strict","properties":{"message":{"type":"keyword"},"pad":{"type":"keyword","index":false,"doc_values":false}}}}}`
 	if status, body := call(t, n, http.MethodPut, "/_index_template/sspr-test", tmpl); status != http.StatusOK {
 		t.Fatalf("put index template: status %d: %s", status, body)

@@ -38,11 +38,10 @@ public final class ElasticsearchNodeMain implements Launcher.Engine {
 
     @Override
     public int start(Map<String, String> settings) throws Exception {
-        // Elasticsearch's launcher passes the home as a system property too;
-        // 9.x looks up its native libraries under it and without it fails
-        // with a NullPointerException (the node then runs with native access
-        // off, which it also does with the property: the libraries are not
-        // published on Maven Central).
+        // Elasticsearch's launcher passes the home as a system property too.
+        // 9.x looks for its native libraries under it unless
+        // es.nativelibs.path says where they are, and without either fails
+        // with a NullPointerException that turns native access off.
         System.setProperty("es.path.home", settings.get("path.home"));
         // Elasticsearch logs through its own facade; this binds it to log4j.
         LogConfigurator.configureESLogging();
