@@ -44,16 +44,6 @@ if [ "$(jdk_feature "$JAVA17_HOME")" != 17 ]; then
 	echo "install openjdk-17-jdk-headless or set SSPR_JAVA17_HOME to a JDK 17" >&2
 	exit 1
 fi
-if [ ! -x "$JAVA25_HOME/bin/javac" ] || [ "$(jdk_feature "$JAVA25_HOME")" != 25 ]; then
-	cat >&2 <<MSG
-searchnodes: Elasticsearch 9.5 needs a Java 25 JDK, and none is at $JAVA25_HOME.
-Install Eclipse Temurin 25 there (the temurin-25-jdk package from Adoptium's
-apt repository, or its tarball unpacked to that path), or set SSPR_JAVA25_HOME
-to the home of any JDK 25.
-MSG
-	exit 1
-fi
-
 # version MODULE prints the engine version pinned in MODULE's pom.
 version() {
 	sed -n 's:.*<engine.version>\(.*\)</engine.version>.*:\1:p' "$SRC/$1/pom.xml"
@@ -124,6 +114,16 @@ install() {
 }
 
 install es8 "$JAVA17_HOME" 17 common elasticsearch es8
+install opensearch2 "$JAVA17_HOME" 17 common opensearch2
+# Last, so that the Java 17 engines are installed even where Java 25 is not.
+if [ ! -x "$JAVA25_HOME/bin/javac" ] || [ "$(jdk_feature "$JAVA25_HOME")" != 25 ]; then
+	cat >&2 <<MSG
+searchnodes: Elasticsearch 9.5 needs a Java 25 JDK, and none is at $JAVA25_HOME.
+Install Eclipse Temurin 25 there (the temurin-25-jdk package from Adoptium's
+apt repository, or its tarball unpacked to that path), or set SSPR_JAVA25_HOME
+to the home of any JDK 25.
+MSG
+	exit 1
+fi
 # Elasticsearch 9 is compiled for Java 21 and runs on 25.
 install es9 "$JAVA25_HOME" 21 common elasticsearch es9
-install opensearch2 "$JAVA17_HOME" 17 common opensearch2
