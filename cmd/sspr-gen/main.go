@@ -17,9 +17,13 @@ func main() {
 	perBody := flag.Int("per-body", 100, "records per body")
 	share := flag.Float64("sspr-share", 0.02, "share of SSPR records")
 	seed := flag.Uint64("seed", 1, "random seed (same seed, same stream)")
-	poison := flag.Int("poison-every", 0, "make every Nth body a truncated one (0 = none)")
+	poison := flag.Int("poison-every", 0, "cut every Nth body short, as a truncated upload (0 = none, else at least 2); the stats count the good bodies only")
 	out := flag.String("o", "-", "output file ('-' = stdout)")
 	flag.Parse()
+	if *poison == 1 {
+		fmt.Fprintln(os.Stderr, "sspr-gen: -poison-every must be 0 or at least 2 (1 would cut every body)")
+		os.Exit(2)
+	}
 
 	w := os.Stdout
 	if *out != "-" {

@@ -3,6 +3,7 @@ package entra
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math/bits"
 )
@@ -34,7 +35,11 @@ type parser struct {
 	lastKeyEnv  bool // the last depth-1 key was "records" or "value"
 	trackDepth  int  // depth whose elements are records; 0 = none yet
 	trackActive bool
-	elemStart   int // offset from vstart
+	elemStart   int  // offset from vstart
+	elemKind    byte // elemOpen when the element may be an envelope: Records opens it
+	escEnd      int  // end of the last string with escapes directly in it
+	badStart    int  // offset of a records/value member that is no array
+	badOpen     bool // that member is being scanned
 	skipStack   []byte
 
 	shifted int // how far refills moved the buffer since last taken
@@ -52,6 +57,23 @@ var (
 	keyRecords = []byte("records")
 	keyValue   = []byte("value")
 )
+
+// Classes of bytes outside strings in skip.
+const (
+	clsPlain = iota // nothing to do
+	clsQuote
+	clsOpen
+	clsClose
+	clsLF
+)
+
+var skipClass = func() (t [256]byte) {
+	t['"'] = clsQuote
+	t['{'], t['['] = clsOpen, clsOpen
+	t['}'], t[']'] = clsClose, clsClose
+	t['\n'] = clsLF
+	return t
+}()
 
 // strStop marks bytes that end a run of plain string content.
 var strStop = func() (t [256]bool) {
@@ -71,16 +93,51 @@ func (p *parser) syntax(pos int, format string, args ...any) error {
 
 // more makes more input available after pos. It returns the new pos, or
 // ok=false at the end of input, or ErrTooLarge when the value outgrew the
-// limit.
+// limit, or the error of a value found cut short when the input paused.
 func (p *parser) more(pos int) (int, bool, error) {
 	s := p.s
-	if s.end-p.vstart >= s.max {
-		return pos, false, ErrTooLarge
+	for {
+		if s.end-p.vstart >= s.max {
+			return pos, false, ErrTooLarge
+		}
+		shift, ok := s.fill(p.vstart)
+		p.vstart -= shift
+		p.shifted += shift
+		pos -= shift
+		if ok || !s.idle {
+			return pos, ok, nil
+		}
+		if err := p.cutAtIdle(); err != nil {
+			return pos, false, err
+		}
 	}
-	shift, ok := s.fill(p.vstart)
-	p.vstart -= shift
-	p.shifted += shift
-	return pos - shift, ok, nil
+}
+
+// cutAtIdle decides, when the input has nothing more for now, whether the
+// open value was cut short (see Scanner.Next). It returns the error to
+// fail the value with, or nil to wait for more input.
+func (p *parser) cutAtIdle() error {
+	s := p.s
+	data := s.buf[p.vstart:s.end]
+	body := bytes.TrimRight(data, " \t\r\n")
+	if bytes.IndexByte(data[len(body):], '\n') < 0 {
+		return nil // the last line is still being written
+	}
+	k := bytes.LastIndexByte(body, '\n')
+	if k < 0 {
+		return nil // one line so far: it may go on
+	}
+	last := bytes.TrimRight(body[k+1:], " \t\r")
+	if last[0] != '{' && last[0] != '[' || !wholeValue(last) {
+		return nil
+	}
+	return p.syntax(p.vstart+k+1, "this line, the last so far, is a complete value of its own while the value begun on line %d is still open: that line was cut short", s.line)
+}
+
+// wholeValue reports whether b is exactly one valid JSON value.
+func wholeValue(b []byte) bool {
+	v, err := NewBytesScanner(b, len(b)+1).Next()
+	return err == nil && v.Err == nil && len(v.Data) == len(b)
 }
 
 // run scans from vstart and returns the buffer index just past the value.
@@ -122,19 +179,25 @@ func (p *parser) run(vstart int) (int, error) {
 				continue
 			}
 			p.beginValue(pos)
-			if c != '[' && len(p.stack) == 1 && p.lastKeyEnv && p.stack[0] == '{' {
+			member := len(p.stack) == 1 && p.lastKeyEnv && p.stack[0] == '{'
+			if member && c != '[' {
+				// No records here: an envelope with arrays besides hands
+				// this member out as a failed element.
 				p.badEnvelope = true
+				p.badStart, p.badOpen = pos-p.vstart, true
 			}
 			switch c {
 			case '{', '[':
-				envArray := c == '[' && len(p.stack) == 1 && p.stack[0] == '{' && p.lastKeyEnv && p.trackDepth == 0
+				envArray := c == '[' && member
 				if len(p.stack) > 0 && !envArray {
 					// Below the envelope only structure is followed: the
 					// records that may be SSPR events are fully parsed
-					// later, the rest are dropped unread.
+					// later, the rest are dropped unread. An element's
+					// keys are looked at for nested envelopes.
+					keys := c == '{' && p.trackActive && len(p.stack) == p.trackDepth
 					var done bool
 					var err error
-					if pos, done, err = p.advance(pos)(p.skip(pos)); err != nil || done {
+					if pos, done, err = p.advance(pos)(p.skip(pos, keys)); err != nil || done {
 						return pos, err
 					}
 					continue
@@ -184,8 +247,7 @@ func (p *parser) run(vstart int) (int, error) {
 				continue
 			}
 			if len(p.stack) == 1 {
-				k := s.buf[pos+1 : end-1]
-				p.lastKeyEnv = bytes.Equal(k, keyRecords) || bytes.Equal(k, keyValue)
+				p.lastKeyEnv = isEnvelopeKey(s.buf[pos+1 : end-1])
 			}
 			pos = end
 			p.exp = expColon
@@ -243,20 +305,33 @@ func (p *parser) advance(pos int) func(end int, err error) (int, bool, error) {
 func (p *parser) beginValue(pos int) {
 	if p.trackActive && len(p.stack) == p.trackDepth {
 		p.elemStart = pos - p.vstart
+		p.elemKind = elemPlain
 	}
 }
 
-// endValue records the end of a scalar or string value at pos and reports
-// whether the top-level value is complete.
+// endValue records the end of a value at pos and reports whether the
+// top-level value is complete.
 func (p *parser) endValue(pos int) bool {
 	if p.trackActive && len(p.stack) == p.trackDepth {
-		p.elems = append(p.elems, span{p.elemStart, pos - p.vstart})
+		p.elems = append(p.elems, span{p.elemStart, pos - p.vstart, p.elemKind})
+	}
+	if p.badOpen {
+		p.endBadMember(pos)
 	}
 	if len(p.stack) == 0 {
 		return true
 	}
 	p.exp = expCommaOrClose
 	return false
+}
+
+// endBadMember notes the end of a records/value member that is not an
+// array, when the value ending at pos is that member.
+func (p *parser) endBadMember(pos int) {
+	if len(p.stack) == 1 {
+		p.elems = append(p.elems, span{p.badStart, pos - p.vstart, elemBadMember})
+		p.badOpen = false
+	}
 }
 
 // closed pops the container whose closing bracket ends just before pos and
@@ -270,12 +345,14 @@ func (p *parser) closed(pos int) bool {
 }
 
 // skip follows a nested object or array starting at pos to its end,
-// checking strings and bracket nesting but not the grammar between them.
-// It returns the index past the container, or -1 when the buffer was
-// refilled and the container must be scanned again. Every byte of every
-// record goes through this loop, so it works on a local slice and scans
-// string content eight bytes at a time inline.
-func (p *parser) skip(pos int) (int, error) {
+// checking strings, bracket nesting and line breaks but not the grammar
+// between them. With keys (the container is an element), the key of each
+// member of it holding an object or array is looked at: an envelope key
+// has Records open the element. It returns the index past the container,
+// or -1 when the buffer was refilled and the container must be scanned
+// again. Every byte of every record goes through this loop, so it works on
+// a local slice and scans string content eight bytes at a time inline.
+func (p *parser) skip(pos int, keys bool) (int, error) {
 	const (
 		lo = 0x0101010101010101
 		hi = 0x8080808080808080
@@ -284,10 +361,18 @@ func (p *parser) skip(pos int) (int, error) {
 	buf := s.buf[:s.end]
 	st := p.skipStack[:0]
 	defer func() { p.skipStack = st[:0] }()
+	top := false // directly inside an element that keys are looked at in
+	p.escEnd = -1
 	i := pos
 	for i < len(buf) {
-		switch c := buf[i]; c {
-		case '"':
+		c := buf[i]
+		cls := skipClass[c]
+		if cls == clsPlain {
+			i++
+			continue
+		}
+		switch cls {
+		case clsQuote:
 			// Most strings have no escapes: find the closing quote here
 			// and leave escapes, control characters and refills to str.
 			j := i + 1
@@ -313,11 +398,39 @@ func (p *parser) skip(pos int) (int, error) {
 			if err != nil || end < 0 {
 				return end, err
 			}
+			if top {
+				p.escEnd = end
+			}
 			i = end
-		case '{', '[':
+		case clsOpen:
+			if top && p.elemKind == elemPlain {
+				// A member of the element that may hold records: is its
+				// key "records" or "value"? No call here: one would cost
+				// the whole loop registers.
+				q := i - 1
+				for isBlank(buf[q]) {
+					q--
+				}
+				if buf[q] == ':' {
+					for q--; isBlank(buf[q]); q-- {
+					}
+					// Without escapes "records" and "value" have 5, 7 or 8
+					// bytes ("recordſ") and start with r or v: a loose test,
+					// opening the element settles it.
+					open := q+1 == p.escEnd
+					for _, n := range [...]int{len(keyValue), len(keyRecords), len(keyRecords) + 1} {
+						o := q - n - 1
+						open = open || o > pos && buf[o] == '"' && (buf[o+1]|0x20 == 'r' || buf[o+1]|0x20 == 'v')
+					}
+					if open {
+						p.elemKind = elemOpen
+					}
+				}
+			}
 			st = append(st, c)
+			top = keys && len(st) == 1
 			i++
-		case '}', ']':
+		case clsClose:
 			if len(st) == 0 || closer(st[len(st)-1]) != c {
 				return 0, p.syntax(i, "unexpected %q", c)
 			}
@@ -326,11 +439,74 @@ func (p *parser) skip(pos int) (int, error) {
 			if len(st) == 0 {
 				return i, nil
 			}
-		default:
-			i++
+			top = keys && len(st) == 1
+		default: // a line feed
+			next, err := p.lineBreak(pos, i)
+			if err != nil || next < 0 {
+				return next, err
+			}
+			i = next
 		}
 	}
 	return p.needMore(pos, i, "unexpected end of input")
+}
+
+// isEnvelopeKey reports whether a raw object key (between its quotes)
+// names an envelope array, "records" or "value", matched as encoding/json
+// matches field names: after unescaping, case-insensitively.
+func isEnvelopeKey(k []byte) bool {
+	if bytes.IndexByte(k, '\\') >= 0 {
+		var u string
+		if json.Unmarshal(append(append([]byte{'"'}, k...), '"'), &u) != nil {
+			return false
+		}
+		k = []byte(u)
+	}
+	// "ſ" folds to "s": "recordſ" has 8 bytes.
+	if n := len(k); n != len(keyValue) && n != len(keyRecords) && n != len(keyRecords)+1 {
+		return false
+	}
+	return bytes.EqualFold(k, keyRecords) || bytes.EqualFold(k, keyValue)
+}
+
+// lineBreak checks the line feed at i inside the container that starts at
+// pos: no value may end before it and another begin after it without a
+// ',' between them, as where a line cut short meets the next line. It
+// returns where to go on from (past the blank lines), or -1 when the
+// buffer was refilled and the container must be scanned again.
+func (p *parser) lineBreak(pos, i int) (int, error) {
+	s := p.s
+	k := i - 1
+	for isBlank(s.buf[k]) {
+		k--
+	}
+	j := i + 1
+	for j < s.end && isBlank(s.buf[j]) {
+		j++
+	}
+	if j >= s.end {
+		return p.needMore(pos, j, "unexpected end of input")
+	}
+	if endsValue(s.buf[k]) && startsValue(s.buf[j]) {
+		return 0, p.syntax(j, "no ',' between two values at a line break: the line before looks cut short")
+	}
+	return j, nil
+}
+
+func isBlank(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n'
+}
+
+func endsValue(c byte) bool {
+	return c == '}' || c == ']' || c == '"' || isAlnum(c)
+}
+
+func startsValue(c byte) bool {
+	return c == '{' || c == '[' || c == '"' || c == '-' || isAlnum(c)
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'z'
 }
 
 // needMore asks for more of the value that starts at the buffer index

@@ -3,6 +3,7 @@ package entra
 import (
 	"bytes"
 	"errors"
+	"fmt"
 )
 
 // ErrNotObject marks a record (or top-level value) that is not a JSON object.
@@ -13,71 +14,89 @@ var ErrNotObject = errors.New("record is not a JSON object")
 // member, so it is a broken envelope, not a record to classify and drop.
 var ErrBadEnvelope = errors.New(`envelope's "records" or "value" member is not an array`)
 
+// maxOpenDepth bounds how many envelopes or arrays deep Records opens
+// elements below the top-level value.
+const maxOpenDepth = 8
+
+// ErrTooDeep marks an envelope or array nested too deep to be opened.
+var ErrTooDeep = fmt.Errorf("envelope or array nested more than %d deep: not opened", maxOpenDepth)
+
 // RawRecord is one audit record as bytes, with the line it began on.
 type RawRecord struct {
 	Data   []byte
 	Line   int64
 	Offset int // where Data starts within the value's Data
-	// Err is set when the element cannot be a record (ErrNotObject); Data
-	// then holds the element for the dead letter.
+	// Err is set when the element cannot be a record (ErrNotObject,
+	// ErrBadEnvelope, ErrTooDeep); Data then holds the element for the
+	// dead letter.
 	Err error
 }
 
 // Records calls fn for each record of a valid value, in order: the elements
-// of a {"records":[...]} or {"value":[...]} envelope, the elements of a
-// top-level array (envelopes among them are opened too), or the value
-// itself when it is a bare record. fn's error stops the walk and is returned.
+// of every {"records":[...]} or {"value":[...]} array of an envelope, the
+// elements of a top-level array, or the value itself when it is a bare
+// record. Elements are opened in turn, up to maxOpenDepth deep, when they
+// are arrays or objects with a "records" or "value" member (matched as
+// encoding/json matches names) holding an object or array; an element
+// whose such member holds a scalar is a record. Every element ends either
+// as a record or as a RawRecord with Err set. fn's error stops the walk
+// and is returned.
 func (v *Value) Records(fn func(RawRecord) error) error {
-	switch {
-	case v.Err != nil:
+	if v.Err != nil {
 		return nil
+	}
+	return v.records(fn, 0, 0)
+}
+
+// records hands out the records of v, whose Data starts at offset base of
+// the top-level value and which was opened depth levels below it.
+func (v *Value) records(fn func(RawRecord) error, base, depth int) error {
+	switch {
 	case v.kind == '{' && v.badEnvelope:
-		return fn(RawRecord{Data: v.Data, Line: v.Line, Err: ErrBadEnvelope})
+		return fn(RawRecord{Data: v.Data, Line: v.Line, Offset: base, Err: ErrBadEnvelope})
 	case v.kind == '{' && !v.envelope:
-		return fn(RawRecord{Data: v.Data, Line: v.Line})
-	case v.kind == '{' || v.kind == '[':
-		line, at := v.Line, 0
-		for _, e := range v.elems {
-			line += int64(bytes.Count(v.Data[at:e.start], nl))
-			at = e.start
-			r := RawRecord{Data: v.Data[e.start:e.end], Line: line, Offset: e.start}
-			if r.Data[0] != '{' {
-				r.Err = ErrNotObject
-			} else if v.kind == '[' && mayBeEnvelope(r.Data) {
-				if err := nested(r, fn); err != nil {
-					return err
-				}
-				continue
+		return fn(RawRecord{Data: v.Data, Line: v.Line, Offset: base})
+	case v.kind != '{' && v.kind != '[':
+		return fn(RawRecord{Data: v.Data, Line: v.Line, Offset: base, Err: ErrNotObject})
+	}
+	line, at := v.Line, 0
+	for _, e := range v.elems {
+		line += int64(bytes.Count(v.Data[at:e.start], nl))
+		at = e.start
+		r := RawRecord{Data: v.Data[e.start:e.end], Line: line, Offset: base + e.start}
+		switch {
+		case e.kind == elemBadMember:
+			r.Err = ErrBadEnvelope
+		case e.kind == elemOpen || r.Data[0] == '[':
+			if depth == maxOpenDepth {
+				r.Err = ErrTooDeep
+				break
 			}
-			if err := fn(r); err != nil {
+			if err := open(r, fn, depth+1); err != nil {
 				return err
 			}
+			continue
+		case r.Data[0] != '{':
+			r.Err = ErrNotObject
 		}
-		return nil
-	default:
-		return fn(RawRecord{Data: v.Data, Line: v.Line, Err: ErrNotObject})
+		if err := fn(r); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
-// mayBeEnvelope is a cheap test before rescanning an array element.
-func mayBeEnvelope(b []byte) bool {
-	return bytes.Contains(b, []byte(`"records"`)) || bytes.Contains(b, []byte(`"value"`))
-}
-
-// nested opens an envelope found inside a top-level array.
-func nested(r RawRecord, fn func(RawRecord) error) error {
-	sc := NewBytesScanner(r.Data, len(r.Data)+1)
-	v, err := sc.Next()
-	if err == nil && v.Err == nil && v.badEnvelope {
-		r.Err = ErrBadEnvelope
-		return fn(r)
-	}
-	if err != nil || v.Err != nil || !v.envelope {
+// open hands out the records of an element that is an array or may be an
+// envelope, scanning it as a value of its own. One that does not scan
+// (only its structure was checked) is a record like any other.
+func open(r RawRecord, fn func(RawRecord) error, depth int) error {
+	v, err := NewBytesScanner(r.Data, len(r.Data)+1).Next()
+	if err != nil || v.Err != nil {
+		if r.Data[0] != '{' {
+			r.Err = ErrNotObject
+		}
 		return fn(r)
 	}
 	v.Line = r.Line
-	return v.Records(func(in RawRecord) error {
-		in.Offset += r.Offset
-		return fn(in)
-	})
+	return v.records(fn, r.Offset, depth)
 }

@@ -5,6 +5,7 @@ package gen
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -19,7 +20,7 @@ type Options struct {
 	SSPRShare      float64 // share of records that are SSPR events, e.g. 0.02
 	Seed           uint64
 	Start          time.Time
-	PoisonEvery    int // every Nth body is replaced by a broken one (0 = never)
+	PoisonEvery    int // every Nth body is cut short, a truncated upload (0 = never; 1 is refused)
 	TenantID       string
 	SSPRActivities []string // activity names used for SSPR records; nil = the common ones
 }
@@ -50,8 +51,14 @@ var otherActivities = []string{"Update user", "Add member to group", "Update dev
 
 var reasons = []string{"User submitted their user ID", "User started the mobile SMS verification option", "User successfully reset password", "User completed the email verification option"}
 
-// Write writes the stream to w. collectIDs keeps the SSPR event ids.
+// Write writes the stream to w. collectIDs keeps the SSPR event ids. Cut
+// bodies come on top of the records asked for and hold no SSPR event: the
+// stats count the good bodies' records and events.
 func Write(w io.Writer, o Options, collectIDs bool) (Stats, error) {
+	if o.PoisonEvery == 1 {
+		// Every body cut: the records asked for would never be written.
+		return Stats{}, errors.New("generate: PoisonEvery must be 0 or at least 2")
+	}
 	if o.PerBody <= 0 {
 		o.PerBody = 100
 	}
@@ -76,6 +83,8 @@ func Write(w io.Writer, o Options, collectIDs bool) (Stats, error) {
 				b = append(b, ',')
 			}
 			ts = ts.Add(time.Duration(rng.IntN(500)) * time.Millisecond)
+			// A cut body holds no SSPR event, so that every event
+			// counted can be expected in the output.
 			if rng.Float64() < o.SSPRShare && !poison {
 				a := defaultActivities[rng.IntN(len(defaultActivities))]
 				name, action := a.name, a.action
@@ -85,12 +94,10 @@ func Write(w io.Writer, o Options, collectIDs bool) (Stats, error) {
 				}
 				id := "SSPR_" + uuid(rng) + "_" + strconv.Itoa(rng.IntN(1e8))
 				b = ssprRecord(b, rng, ts, o.TenantID, id, name)
-				if !poison {
-					st.SSPR++
-					st.ByAction[action]++
-					if collectIDs {
-						st.SSPRIDs = append(st.SSPRIDs, id)
-					}
+				st.SSPR++
+				st.ByAction[action]++
+				if collectIDs {
+					st.SSPRIDs = append(st.SSPRIDs, id)
 				}
 			} else if rng.IntN(3) == 0 {
 				b = signInRecord(b, rng, ts, o.TenantID)

@@ -61,15 +61,9 @@ func Classify(c *Catalog, r *entra.Record) (Activity, Verdict) {
 func Normalize(raw []byte, r *entra.Record, act Activity, opts Options) (ecs.Event, error) {
 	e := r.Entry()
 	var ev ecs.Event
-	ts, ok := parseTime(string(e.ActivityDateTime))
-	if !ok {
-		ts, ok = parseTime(string(e.CreatedDateTime))
-	}
-	if !ok {
-		ts, ok = parseTime(string(r.Time))
-	}
-	if !ok {
-		return ecs.Event{}, ErrNoTime
+	ts, err := recordTime(r)
+	if err != nil {
+		return ecs.Event{}, err
 	}
 	ev.Time = ts
 	ev.Timestamp = formatTime(ts)

@@ -340,22 +340,33 @@ func (s *Source) Close(context.Context) error {
 	return nil
 }
 
-// followReader turns end of file into a wait for more data.
+// followReader turns end of file into a wait for more data. Each time it
+// runs out of data it first says so with entra.ErrPending, so that the
+// scanner can settle a value the file shows to be cut short (a complete
+// line after a cut one), and only then waits. Closing the source ends a
+// wait with the context's error: a value still being written is not
+// dead-lettered for want of its end.
 type followReader struct {
 	ctx  context.Context
 	r    io.Reader
 	poll time.Duration
+	told bool // ErrPending was returned since the last data
 }
 
 func (f *followReader) Read(p []byte) (int, error) {
 	for {
 		n, err := f.r.Read(p)
 		if n > 0 || (err != nil && err != io.EOF) {
+			f.told = false
 			return n, err
+		}
+		if !f.told {
+			f.told = true
+			return 0, entra.ErrPending
 		}
 		select {
 		case <-f.ctx.Done():
-			return 0, io.EOF
+			return 0, f.ctx.Err()
 		case <-time.After(f.poll):
 		}
 	}
