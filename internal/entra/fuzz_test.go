@@ -27,7 +27,7 @@ func addSeeds(f *testing.F, records bool) {
 	f.Helper()
 	var dirs []string
 	root := testdata.Project(f)
-	for _, sub := range []string{"entra", "sspr", "sample"} {
+	for _, sub := range []string{"entra", "sspr", "sample", "shapes"} {
 		dirs = append(dirs, filepath.Join(root, sub))
 	}
 	if shared, ok := testdata.SharedDir(); ok {

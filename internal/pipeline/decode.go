@@ -228,7 +228,7 @@ func reasonOf(err error) deadletter.Reason {
 		return deadletter.ReasonTooLarge
 	case errors.Is(err, entra.ErrNotObject):
 		return deadletter.ReasonNotObject
-	case errors.Is(err, entra.ErrBadEnvelope):
+	case errors.Is(err, entra.ErrBadEnvelope), errors.Is(err, entra.ErrTooDeep):
 		return deadletter.ReasonBadEnvelope
 	}
 	// A *entra.SyntaxError, or any other way a value failed to parse.

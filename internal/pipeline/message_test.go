@@ -184,3 +184,20 @@ func docIDs(res Result) string {
 	}
 	return strings.Join(ids, ",")
 }
+
+// An envelope nested deeper than the scanner opens is a broken envelope:
+// one dead letter with that reason, not an "invalid JSON" one.
+func TestMessageTooDeepEnvelopeIsBadEnvelope(t *testing.T) {
+	d := testDecoder(t)
+	deep := `{"category":"AuditLogs"}`
+	for range 12 {
+		deep = `{"records":[` + deep + `]}`
+	}
+	res := d.Decode([]stream.Body{{Data: []byte(deep), Pos: ehPos()}})
+	if len(res.DeadLetters) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(res.DeadLetters))
+	}
+	if got := reasonKey(t, res.DeadLetters[0]); got != "bad_envelope" {
+		t.Errorf("reason %q, want bad_envelope", got)
+	}
+}
