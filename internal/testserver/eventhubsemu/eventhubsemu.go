@@ -32,6 +32,9 @@ const DepsScript = "scripts/deps/node.sh"
 type Options struct {
 	Hub        string // event hub name; "hub" when empty
 	Partitions int    // partition count; 4 when zero
+	// ConsumerGroups are the hub's consumer groups besides $Default.
+	// Receivers on any other group are refused with amqp:not-found.
+	ConsumerGroups []string
 }
 
 // Emulator is a running emulator process.
@@ -117,8 +120,11 @@ func Start(t testing.TB, opts Options) *Emulator {
 		Missing(t, "the npm package rhea is not installed in "+dir)
 	}
 
-	cmd := exec.Command(node, "emulator.js", "--host", "127.0.0.1",
-		"--hub", opts.Hub, "--partitions", strconv.Itoa(opts.Partitions))
+	args := []string{"emulator.js", "--host", "127.0.0.1", "--hub", opts.Hub, "--partitions", strconv.Itoa(opts.Partitions)}
+	if len(opts.ConsumerGroups) > 0 {
+		args = append(args, "--consumer-groups", strings.Join(opts.ConsumerGroups, ","))
+	}
+	cmd := exec.Command(node, args...)
 	cmd.Dir = dir
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
