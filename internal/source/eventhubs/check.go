@@ -17,6 +17,7 @@ func Check(ctx context.Context, cfg Config) (hub, store error) {
 		err := fmt.Errorf("config: %w", errors.Join(errs...))
 		return err, err
 	}
+	sdkLog.install()
 	s := &Source{cfg: cfg}
 	var cred azcore.TokenCredential
 	if cfg.ConnectionString.IsZero() || cfg.CheckpointStore.ConnectionString.IsZero() {

@@ -74,6 +74,10 @@ type Config struct {
 	// StatsInterval is how often the partitions' last enqueued sequence
 	// numbers are read for Stats.
 	StatsInterval time.Duration `toml:"stats_interval"`
+	// UnhealthyAfter is how long a partition may fail to be read (hub
+	// unreachable, consumer group missing, access refused) before Ready
+	// reports it; the SDK retries meanwhile and a warning is logged at once.
+	UnhealthyAfter time.Duration `toml:"unhealthy_after"`
 
 	CheckpointStore CheckpointStoreConfig `toml:"checkpoint_store"`
 }
@@ -101,6 +105,7 @@ func DefaultConfig() Config {
 		UpdateInterval:      10 * time.Second,
 		PartitionExpiration: time.Minute,
 		StatsInterval:       30 * time.Second,
+		UnhealthyAfter:      time.Minute,
 		CheckpointStore:     CheckpointStoreConfig{Container: "sspr-exporter-checkpoints"},
 	}
 }
@@ -185,6 +190,9 @@ func (c Config) Validate() []error {
 	if c.StatsInterval <= 0 {
 		add("stats_interval: must be positive")
 	}
+	if c.UnhealthyAfter <= 0 {
+		add("unhealthy_after: must be positive")
+	}
 
 	cs := c.CheckpointStore
 	if cs.ConnectionString.IsZero() && cs.AccountURL == "" {
@@ -193,6 +201,7 @@ func (c Config) Validate() []error {
 	if !cs.ConnectionString.IsZero() && cs.AccountURL != "" {
 		add("checkpoint_store.account_url: set either it or checkpoint_store.connection_string, not both")
 	}
+
 	if cs.AccountURL != "" {
 		if u, err := url.Parse(cs.AccountURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			add("checkpoint_store.account_url: must be a URL such as https://account.blob.core.windows.net/")

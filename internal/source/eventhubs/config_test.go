@@ -75,6 +75,7 @@ func TestValidate(t *testing.T) {
 		{"proxy without websockets", func(c *Config) { c.ProxyURL = secret.New("http://proxy:3128") }, "proxy_url"},
 		{"proxy", func(c *Config) { c.WebSockets = true; c.ProxyURL = secret.New("http://u:p@proxy:3128") }, ""},
 		{"stats interval", func(c *Config) { c.StatsInterval = 0 }, "stats_interval"},
+		{"unhealthy after", func(c *Config) { c.UnhealthyAfter = 0 }, "unhealthy_after"},
 		{"both stores", func(c *Config) { c.CheckpointStore.ConnectionString = secret.New("UseDevelopmentStorage=true") }, "checkpoint_store.account_url"},
 		{"store connection string", func(c *Config) {
 			c.CheckpointStore.AccountURL = ""

@@ -60,8 +60,6 @@ type Source struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	receiveWarn rateLimit
-
 	mu         sync.Mutex
 	ready      error
 	partitions map[string]*partition
@@ -84,6 +82,7 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	sdkLog.install()
 	s := &Source{
 		cfg:        cfg,
 		log:        logger,
@@ -118,6 +117,7 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 		StartPositions:              azeventhubs.StartPositions{Default: startPosition(cfg)},
 	}
 
+	sdkLog.add(s)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Add(2)
@@ -253,11 +253,16 @@ func (s *Source) Read(ctx context.Context) (stream.Batch, error) {
 }
 
 // Ready reports whether the processor is running against the event hub and
-// the checkpoint store.
+// the checkpoint store, and no partition failed to be read for
+// unhealthy_after.
 func (s *Source) Ready() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ready
+	err := s.ready
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.partitionsReady()
 }
 
 func (s *Source) setReady(err error) {
@@ -294,6 +299,7 @@ func (s *Source) Close(ctx context.Context) error {
 		}
 		s.cancel()
 		s.wg.Wait()
+		sdkLog.remove(s)
 		if err := s.consumer.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("eventhubs close: consumer client: %w", err))
 		}
@@ -431,7 +437,11 @@ func (s *Source) runPartition(ctx context.Context, pc *azeventhubs.ProcessorPart
 	sess := &session{client: pc, rewind: make(chan struct{})}
 	p := s.partition(id)
 	p.begin(sess)
-	s.log.Info("event hubs partition claimed", "hub", s.hub, "partition", id)
+	// One line per claim and release, with the owner id of the checkpoint
+	// store's ownership blobs, so that the logs of all instances tell who
+	// held which partition when.
+	owner := s.consumer.InstanceID()
+	s.log.Info("event hubs partition claimed", "hub", s.hub, "partition", id, "owner", owner, "consumer_group", s.cfg.ConsumerGroup)
 	reason := "stopped"
 	defer func() {
 		sess.ended.Store(true)
@@ -439,7 +449,7 @@ func (s *Source) runPartition(ctx context.Context, pc *azeventhubs.ProcessorPart
 		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_ = pc.Close(closeCtx) // the link is gone or going; nothing to report
 		cancel()
-		s.log.Info("event hubs partition released", "hub", s.hub, "partition", id, "reason", reason)
+		s.log.Info("event hubs partition released", "hub", s.hub, "partition", id, "owner", owner, "consumer_group", s.cfg.ConsumerGroup, "reason", reason)
 	}()
 
 	held := false // whether this worker holds the partition's batch slot and a memory token
@@ -491,23 +501,20 @@ func (s *Source) runPartition(ctx context.Context, pc *azeventhubs.ProcessorPart
 			var ehErr *azeventhubs.Error
 			if errors.As(err, &ehErr) && ehErr.Code == azeventhubs.ErrorCodeOwnershipLost {
 				reason = "ownership moved to another instance"
+				s.forgetFailure(p) // reading it is another instance's business now
 			} else if processorStopping(runDone) {
 				reason = "processor stopped"
 			} else {
+				// The processor claims the partition again on its next round.
 				reason = "receive failed"
-				// The processor claims the partition again on its next round;
-				// one warning a minute is enough while the hub is unreachable.
-				level := slog.LevelDebug
-				if s.receiveWarn.allow(time.Now()) {
-					level = slog.LevelWarn
-				}
-				s.log.Log(ctx, level, "event hubs receive failed; the partition will be claimed again", "hub", s.hub, "partition", id, "error", redact(err))
+				s.partitionFailed(p, err.Error())
 			}
 			return
 		}
 		if len(events) == 0 {
 			continue
 		}
+		s.partitionReadable(p)
 		// The slot now belongs to the batch: its Ack releases it.
 		held = false
 		s.inflight.add()
@@ -676,11 +683,16 @@ func redact(err error) error {
 		return nil
 	}
 	msg := err.Error()
-	clean := sasParam.ReplaceAllString(msg, "${1}"+secret.Redacted)
+	clean := redactString(msg)
 	if clean == msg {
 		return err
 	}
 	return redactedError{msg: clean, err: err}
+}
+
+// redactString hides SAS signatures and keys in s.
+func redactString(s string) string {
+	return sasParam.ReplaceAllString(s, "${1}"+secret.Redacted)
 }
 
 // redactedError keeps the chain for errors.Is/As but prints the clean text.
