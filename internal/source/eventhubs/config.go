@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
@@ -201,7 +202,11 @@ func (c Config) Validate() []error {
 	if !cs.ConnectionString.IsZero() && cs.AccountURL != "" {
 		add("checkpoint_store.account_url: set either it or checkpoint_store.connection_string, not both")
 	}
-
+	if !cs.ConnectionString.IsZero() {
+		if _, err := containerFromConnectionString(cs.ConnectionString, cs.Container, nil); err != nil {
+			add("checkpoint_store.connection_string: %w", err)
+		}
+	}
 	if cs.AccountURL != "" {
 		if u, err := url.Parse(cs.AccountURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			add("checkpoint_store.account_url: must be a URL such as https://account.blob.core.windows.net/")
@@ -211,6 +216,17 @@ func (c Config) Validate() []error {
 		add("checkpoint_store.container: must be 3-63 lowercase letters, digits and single hyphens")
 	}
 	return errs
+}
+
+// containerFromConnectionString is the one place where a storage
+// connection string is parsed, so that Validate refuses exactly what the
+// source's blob client would. The parser's messages never quote the string.
+func containerFromConnectionString(cs secret.String, name string, opts *container.ClientOptions) (*container.Client, error) {
+	c, err := container.NewClientFromConnectionString(cs.Reveal(), name, opts)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid storage connection string: %w", redact(err))
+	}
+	return c, nil
 }
 
 // fullyQualifiedNamespace completes a short namespace name with the suffix.

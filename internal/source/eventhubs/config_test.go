@@ -76,11 +76,34 @@ func TestValidate(t *testing.T) {
 		{"proxy", func(c *Config) { c.WebSockets = true; c.ProxyURL = secret.New("http://u:p@proxy:3128") }, ""},
 		{"stats interval", func(c *Config) { c.StatsInterval = 0 }, "stats_interval"},
 		{"unhealthy after", func(c *Config) { c.UnhealthyAfter = 0 }, "unhealthy_after"},
-		{"both stores", func(c *Config) { c.CheckpointStore.ConnectionString = secret.New("UseDevelopmentStorage=true") }, "checkpoint_store.account_url"},
+		{"both stores", func(c *Config) {
+			c.CheckpointStore.ConnectionString = secret.New("AccountName=contosockpt;AccountKey=c2VjcmV0LWtleQ==")
+		}, "checkpoint_store.account_url"},
 		{"store connection string", func(c *Config) {
 			c.CheckpointStore.AccountURL = ""
-			c.CheckpointStore.ConnectionString = secret.New("UseDevelopmentStorage=true")
+			c.CheckpointStore.ConnectionString = secret.New("DefaultEndpointsProtocol=https;AccountName=contosockpt;AccountKey=c2VjcmV0LWtleQ==;EndpointSuffix=core.windows.net")
 		}, ""},
+		{"store connection string with a SAS", func(c *Config) {
+			c.CheckpointStore.AccountURL = ""
+			c.CheckpointStore.ConnectionString = secret.New("BlobEndpoint=https://contosockpt.blob.core.windows.net/;SharedAccessSignature=sv=2022-11-02&sig=hunter2")
+		}, ""},
+		// What the blob client refuses at start is refused here too.
+		{"store shortcut the blob client refuses", func(c *Config) {
+			c.CheckpointStore.AccountURL = ""
+			c.CheckpointStore.ConnectionString = secret.New("UseDevelopmentStorage=true")
+		}, "checkpoint_store.connection_string"},
+		{"store key not base64", func(c *Config) {
+			c.CheckpointStore.AccountURL = ""
+			c.CheckpointStore.ConnectionString = secret.New("AccountName=contosockpt;AccountKey=hunter2!;EndpointSuffix=core.windows.net")
+		}, "checkpoint_store.connection_string"},
+		{"store without a key", func(c *Config) {
+			c.CheckpointStore.AccountURL = ""
+			c.CheckpointStore.ConnectionString = secret.New("AccountName=contosockpt")
+		}, "checkpoint_store.connection_string"},
+		{"store not key=value", func(c *Config) {
+			c.CheckpointStore.AccountURL = ""
+			c.CheckpointStore.ConnectionString = secret.New("hunter2")
+		}, "checkpoint_store.connection_string"},
 		{"account url", func(c *Config) { c.CheckpointStore.AccountURL = "contosockpt" }, "checkpoint_store.account_url"},
 		{"container", func(c *Config) { c.CheckpointStore.Container = "Checkpoints" }, "checkpoint_store.container"},
 	}

@@ -174,10 +174,9 @@ func (s *Source) newStore(cred azcore.TokenCredential) error {
 	cs := s.cfg.CheckpointStore
 	var err error
 	if !cs.ConnectionString.IsZero() {
-		s.container, err = container.NewClientFromConnectionString(cs.ConnectionString.Reveal(), cs.Container, blobClientOptions())
+		s.container, err = containerFromConnectionString(cs.ConnectionString, cs.Container, blobClientOptions())
 		if err != nil {
-			// The storage parser may quote the string; keep it out of the error.
-			return errors.New("eventhubs: checkpoint_store.connection_string: not a valid storage connection string")
+			return fmt.Errorf("eventhubs: checkpoint_store.connection_string: %w", err)
 		}
 	} else {
 		u, perr := url.JoinPath(cs.AccountURL, cs.Container)
