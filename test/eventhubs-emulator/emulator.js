@@ -7,10 +7,15 @@
 // Usage:
 //   node emulator.js [--host 127.0.0.1] [--port 0] [--control-port 0]
 //                    [--hub NAME] [--partitions N] [--consumer-groups A,B]
+//                    [--sas-key KEY]
 //
 // The hub has the consumer group $Default and those of --consumer-groups,
 // matched without regard to case as in Event Hubs; a receiver on any other
 // group is refused with amqp:not-found, as Event Hubs refuses it.
+//
+// With --sas-key, a put-token whose SAS signature was not made with KEY (any
+// key name) is answered with status 401, as Event Hubs answers a wrong key;
+// without it every token is accepted.
 //
 // Once both ports listen it prints one JSON line on stdout:
 //   {"ready":true,"amqp_port":P,"control_port":C,"hub":"...","partitions":N}
@@ -24,6 +29,7 @@
 //   GET  /healthz
 'use strict';
 
+const crypto = require('crypto');
 const http = require('http');
 const rhea = require('rhea');
 
@@ -48,6 +54,7 @@ function parseArgs(argv) {
       case '--control-port': opts.controlPort = Number(next()); break;
       case '--hub': opts.hub = next(); break;
       case '--partitions': opts.partitions = Number(next()); break;
+      case '--sas-key': opts.sasKey = next(); break;
       case '--consumer-groups': opts.consumerGroups.push(...next().split(',').map((g) => g.trim()).filter((g) => g !== '')); break;
       default: throw new Error(`unknown flag ${a}`);
     }
@@ -286,9 +293,27 @@ function reply(status, description, body, request) {
   return msg;
 }
 
+// validSignature checks a token "SharedAccessSignature sr=..&sig=..&se=..&skn=..":
+// sig is the base64 HMAC-SHA256, keyed with the key's text, of sr + "\n" + se.
+function validSignature(token, key) {
+  if (typeof token !== 'string' || !token.startsWith('SharedAccessSignature ')) return false;
+  const fields = {};
+  for (const kv of token.slice('SharedAccessSignature '.length).split('&')) {
+    const i = kv.indexOf('=');
+    if (i > 0) fields[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  if (!fields.sr || !fields.sig || !fields.se) return false;
+  const want = crypto.createHmac('sha256', key).update(`${fields.sr}\n${fields.se}`).digest();
+  const got = Buffer.from(decodeURIComponent(fields.sig), 'base64');
+  return got.length === want.length && crypto.timingSafeEqual(got, want);
+}
+
 function handleCbs(request) {
   const ap = request.application_properties || {};
   if (ap.operation !== 'put-token') return reply(400, `unsupported operation ${ap.operation}`, undefined, request);
+  if (opts.sasKey !== undefined && !validSignature(request.body, opts.sasKey)) {
+    return reply(401, 'InvalidSignature: The token has an invalid signature.', undefined, request);
+  }
   return reply(202, 'Accepted', undefined, request);
 }
 

@@ -183,3 +183,26 @@ func TestUnknownConsumerGroupRefused(t *testing.T) {
 		t.Fatalf("consumer group nope: %v, want an amqp:not-found error naming the group", err)
 	}
 }
+
+// TestWrongKeyRefused: with a key set, tokens signed with another key are
+// refused with status 401.
+func TestWrongKeyRefused(t *testing.T) {
+	emu := eventhubsemu.Start(t, eventhubsemu.Options{Hub: "audit", Partitions: 1, SASKey: "cmlnaHQta2V5"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	props := func(cs string) error {
+		cc, err := azeventhubs.NewConsumerClientFromConnectionString(cs, emu.Hub, azeventhubs.DefaultConsumerGroup, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close(ctx)
+		_, err = cc.GetEventHubProperties(ctx, nil)
+		return err
+	}
+	if err := props(emu.ConnectionString()); err != nil {
+		t.Fatalf("the right key: %v", err)
+	}
+	if err := props(emu.ConnectionStringWithKey("d3Jvbmcta2V5")); err == nil || !strings.Contains(err.Error(), "status code 401") {
+		t.Fatalf("a wrong key: %v, want status 401", err)
+	}
+}
