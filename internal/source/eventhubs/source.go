@@ -101,10 +101,10 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 			return nil, err
 		}
 	}
-	if err := s.newConsumer(cred); err != nil {
+	if err := s.newConsumer(cred, azeventhubs.RetryOptions{}); err != nil {
 		return nil, err
 	}
-	if err := s.newStore(cred); err != nil {
+	if err := s.newStore(cred, blobClientOptions()); err != nil {
 		_ = s.consumer.Close(context.Background())
 		return nil, err
 	}
@@ -138,8 +138,10 @@ func newCredential(cfg Config) (azcore.TokenCredential, error) {
 	return cred, nil
 }
 
-func (s *Source) newConsumer(cred azcore.TokenCredential) error {
-	opts := &azeventhubs.ConsumerClientOptions{ApplicationID: "sspr-exporter"}
+// newConsumer creates the consumer client; retry is the SDK's retry policy
+// (the zero value is the SDK's default).
+func (s *Source) newConsumer(cred azcore.TokenCredential, retry azeventhubs.RetryOptions) error {
+	opts := &azeventhubs.ConsumerClientOptions{ApplicationID: "sspr-exporter", RetryOptions: retry}
 	if s.cfg.WebSockets {
 		dial, err := webSocketDialer(s.cfg)
 		if err != nil {
@@ -170,11 +172,11 @@ func (s *Source) newConsumer(cred azcore.TokenCredential) error {
 	return nil
 }
 
-func (s *Source) newStore(cred azcore.TokenCredential) error {
+func (s *Source) newStore(cred azcore.TokenCredential, opts *container.ClientOptions) error {
 	cs := s.cfg.CheckpointStore
 	var err error
 	if !cs.ConnectionString.IsZero() {
-		s.container, err = containerFromConnectionString(cs.ConnectionString, cs.Container, blobClientOptions())
+		s.container, err = containerFromConnectionString(cs.ConnectionString, cs.Container, opts)
 		if err != nil {
 			return fmt.Errorf("eventhubs: checkpoint_store.connection_string: %w", err)
 		}
@@ -183,7 +185,7 @@ func (s *Source) newStore(cred azcore.TokenCredential) error {
 		if perr != nil {
 			return fmt.Errorf("eventhubs: checkpoint_store.account_url: %w", perr)
 		}
-		s.container, err = container.NewClient(u, cred, blobClientOptions())
+		s.container, err = container.NewClient(u, cred, opts)
 		if err != nil {
 			return fmt.Errorf("eventhubs: checkpoint container %s: %w", u, err)
 		}
@@ -329,7 +331,7 @@ func (s *Source) supervise(ctx context.Context) {
 		if err == nil {
 			err = errors.New("processor stopped")
 		}
-		err = redact(err)
+		err = redact(compactStorageError(err, s.cfg.CheckpointStore.auth()))
 		s.setReady(fmt.Errorf("eventhubs %s/%s: %w", s.namespace, s.hub, err))
 		if time.Since(started) > maxBackoff {
 			// It ran a while: this is a new outage, not the same one.
@@ -593,12 +595,13 @@ func (s *Source) newBatch(p *partition, sess *session, events []*azeventhubs.Rec
 			// later batch's checkpoint covers this one, and until then a
 			// restart reads these events again (at least once). Report it
 			// through readiness and the log, not as a failed delivery.
-			s.setReady(checkpointError{fmt.Errorf("eventhubs checkpoint %s partition %s sequence %d: %w", s.hub, p.id, last.SequenceNumber, redact(cerr))})
+			cerr = redact(compactStorageError(cerr, s.cfg.CheckpointStore.auth()))
+			s.setReady(checkpointError{fmt.Errorf("eventhubs checkpoint %s partition %s sequence %d: %w", s.hub, p.id, last.SequenceNumber, cerr)})
 			level := slog.LevelDebug
 			if s.checkpointWarn.allow(time.Now()) {
 				level = slog.LevelWarn
 			}
-			s.log.Log(ctx, level, "event hubs checkpoint not written; a later one will cover it", "hub", s.hub, "partition", p.id, "sequence_number", last.SequenceNumber, "error", redact(cerr))
+			s.log.Log(ctx, level, "event hubs checkpoint not written; a later one will cover it", "hub", s.hub, "partition", p.id, "sequence_number", last.SequenceNumber, "error", cerr)
 			return nil
 		}
 		p.onCheckpointed(last.SequenceNumber, time.Now())
