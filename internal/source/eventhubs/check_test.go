@@ -64,11 +64,11 @@ func createContainer(t *testing.T, az *azurite.Server, name string) {
 // runCheck runs CheckHub and CheckStore, each with a deadline it must not
 // need: a check fails on the cause it meets, not on running out of time.
 func runCheck(t *testing.T, cfg Config) (hub, store error) {
-	hub, store, _ = runCheckNote(t, cfg)
+	_, hub, store = runCheckNote(t, cfg)
 	return hub, store
 }
 
-func runCheckNote(t *testing.T, cfg Config) (hub, store error, note string) {
+func runCheckNote(t *testing.T, cfg Config) (note string, hub, store error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -82,7 +82,7 @@ func runCheckNote(t *testing.T, cfg Config) (hub, store error, note string) {
 	if sctx.Err() != nil {
 		t.Errorf("the store check used up its 30s deadline: %v", store)
 	}
-	return hub, store, note
+	return note, hub, store
 }
 
 // wantOneLine fails unless err is one line holding every part.
@@ -205,7 +205,7 @@ func TestCheckStorageWrongKey(t *testing.T) {
 func TestCheckMissingContainer(t *testing.T) {
 	emu := eventhubsemu.Start(t, eventhubsemu.Options{Hub: "audit", Partitions: 1})
 	az := azurite.Start(t)
-	hub, store, note := runCheckNote(t, checkConfig(emu.ConnectionString(), az.ConnectionString()))
+	note, hub, store := runCheckNote(t, checkConfig(emu.ConnectionString(), az.ConnectionString()))
 	if hub != nil || store != nil {
 		t.Fatalf("missing container: hub %v, store %v; want both nil", hub, store)
 	}
