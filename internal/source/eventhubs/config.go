@@ -25,7 +25,7 @@ const (
 	StrategyGreedy   = "greedy"
 )
 
-// Config is the [source.eventhubs] section.
+// Config is the [input.eventhubs] section.
 type Config struct {
 	// ConnectionString is a namespace or event hub connection string (SAS).
 	// When empty, Namespace is used with Microsoft Entra ID credentials.
