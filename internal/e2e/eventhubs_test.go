@@ -3,9 +3,14 @@ package e2e
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -522,4 +527,225 @@ func TestHubOutageRecovers(t *testing.T) {
 	const outage = 15 * time.Second
 	outageRecovers(t, time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC), outage,
 		func(env *ehEnv) error { return env.emu.RefuseConnections(outage) }, nil)
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+// runCheck runs `sspr-exporter check` on a config and returns its exit
+// code and standard output.
+func runCheck(t *testing.T, dir, cfg string, args ...string) (int, string) {
+	t.Helper()
+	path := filepath.Join(dir, "check.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exporterBin, append([]string{"check", "--config", path}, args...)...)
+	cmd.Env = childEnv()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("check: %v\n%s", err, stderr.String())
+	}
+	return cmd.ProcessState.ExitCode(), string(out)
+}
+
+// checkLine returns the line of check's report about name.
+func checkLine(out, name string) string {
+	for line := range strings.Lines(out) {
+		rest := strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(line, "OK"), "FAIL"))
+		if rest == name || strings.HasPrefix(rest, name+":") {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
+}
+
+// TestCheckUnreachableHub: `check` with a hub that refuses connections and
+// a healthy storage account without the checkpoint container. The hub line
+// fails with the endpoint and "connection refused" (not a timeout: the
+// deadline given is far longer than the test allows itself); the storage
+// line passes and says run creates the container.
+func TestCheckUnreachableHub(t *testing.T) {
+	az := azurite.Start(t)
+	dir := t.TempDir()
+	addr := closedAddr(t)
+	cfg := exporterConfig{
+		EventHubsConn: "Endpoint=sb://" + addr + ";SharedAccessKeyName=listen;SharedAccessKey=ZW11bGF0b3I=;UseDevelopmentEmulator=true",
+		Hub:           "audit",
+		StorageConn:   az.ConnectionString(),
+		Container:     "checkpoints",
+		FilePath:      filepath.Join(dir, "out.ndjson"),
+		DeadLetter:    filepath.Join(dir, "deadletter.ndjson"),
+	}
+	start := time.Now()
+	code, out := runCheck(t, dir, cfg.toml(), "--timeout", "5m")
+	t.Logf("check took %s:\n%s", time.Since(start).Round(time.Millisecond), out)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	hub := checkLine(out, "input.eventhubs")
+	if !strings.HasPrefix(hub, "FAIL") || !strings.Contains(hub, "amqp://"+addr) || !strings.Contains(hub, "connection refused") {
+		t.Errorf("hub line %q, want a FAIL naming amqp://%s and connection refused", hub, addr)
+	}
+	store := checkLine(out, "input.eventhubs.checkpoint_store")
+	if want := `OK   input.eventhubs.checkpoint_store: container "checkpoints" does not exist yet; run creates it`; store != want {
+		t.Errorf("store line %q, want %q", store, want)
+	}
+	if strings.Contains(out, "ZW11bGF0b3I=") || strings.Contains(out, azurite.Key) {
+		t.Error("check printed a key")
+	}
+}
+
+// httpGet returns the status and body of a GET, or status 0 when the
+// server does not answer.
+func httpGet(url string) (int, string) {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// readyz returns "" once /readyz answers code and its line for
+// source.eventhubs holds every part.
+func readyz(addr string, code int, parts ...string) func() string {
+	return func() string {
+		got, body := httpGet("http://" + addr + "/readyz")
+		line := ""
+		for l := range strings.Lines(body) {
+			if strings.HasPrefix(l, "source.eventhubs:") {
+				line = strings.TrimSpace(l)
+			}
+		}
+		if got != code {
+			return fmt.Sprintf("/readyz %d, want %d: %s", got, code, body)
+		}
+		for _, p := range parts {
+			if !strings.Contains(line, p) {
+				return fmt.Sprintf("source.eventhubs line %q does not say %q", line, p)
+			}
+		}
+		return ""
+	}
+}
+
+// metricLines returns the /metrics lines of a metric.
+func metricLines(addr, name string) []string {
+	_, body := httpGet("http://" + addr + "/metrics")
+	var out []string
+	for l := range strings.Lines(body) {
+		if strings.HasPrefix(l, name+"{") {
+			out = append(out, strings.TrimSpace(l))
+		}
+	}
+	return out
+}
+
+// lagStale returns "" once every partition the instance owns reports
+// sspr_exporter_source_partition_lag_stale as want.
+func lagStale(addr string, partitions int, want string) func() string {
+	return func() string {
+		lines := metricLines(addr, "sspr_exporter_source_partition_lag_stale")
+		if len(lines) != partitions {
+			return fmt.Sprintf("lag_stale lines %v, want %d", lines, partitions)
+		}
+		for _, l := range lines {
+			if !strings.HasSuffix(l, " "+want) {
+				return fmt.Sprintf("lag_stale lines %v, want all %s", lines, want)
+			}
+		}
+		return ""
+	}
+}
+
+// TestHubOutageVisible: while the hub refuses connections, the exporter
+// logs warnings naming the partition and the cause, /readyz turns 503 naming
+// the partitions and "connection refused" after unhealthy_after, and the
+// lag is flagged stale; when the hub is back all of that clears by itself
+// and nothing is lost.
+func TestHubOutageVisible(t *testing.T) {
+	const outage = 45 * time.Second
+	seed := testSeed(t)
+	env := newEHEnv(t)
+	bodies := genBodies(t, seed, envInt(t, "SSPR_E2E_RECORDS", 3000), time.Date(2026, 11, 9, 0, 0, 0, 0, time.UTC))
+	half := len(bodies) / 2
+	cfg := env.config("a")
+	cfg.TelemetryAddr = closedAddr(t)
+	cfg.EventHubsExtra = `unhealthy_after = "3s"` + "\n"
+	p := newProc(t, env.dir, "a", cfg.toml())
+	p.Start(t)
+	env.led.publishSpread(t, env.emu, bodies[:half])
+	waitFor(t, 2*time.Minute, "first half delivered", allDelivered(t, env.led, p, cfg.FilePath), p)
+	waitFor(t, time.Minute, "ready with fresh lags", func() string {
+		if msg := readyz(cfg.TelemetryAddr, http.StatusOK)(); msg != "" {
+			return msg
+		}
+		return lagStale(cfg.TelemetryAddr, env.emu.Partitions, "0")()
+	}, p)
+
+	if err := env.emu.RefuseConnections(outage); err != nil {
+		t.Fatal(err)
+	}
+	refused := time.Now()
+	waitFor(t, 30*time.Second, "/readyz 503 with the cause", readyz(cfg.TelemetryAddr, http.StatusServiceUnavailable,
+		"partitions 0, 1, 2, 3 cannot be read", "connection refused"), p)
+	_, body := httpGet("http://" + cfg.TelemetryAddr + "/readyz")
+	t.Logf("%s into the outage:\n%s", time.Since(refused).Round(time.Second), body)
+	waitFor(t, 40*time.Second, "lags flagged stale", lagStale(cfg.TelemetryAddr, env.emu.Partitions, "1"), p)
+	warned := map[string]bool{}
+	for line := range strings.Lines(p.RunLog()) {
+		var rec struct {
+			Level, Msg, Partition, Error string
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Level == "WARN" && rec.Msg == "event hubs partition cannot be read; retrying" && strings.Contains(rec.Error, "connection refused") {
+			warned[rec.Partition] = true
+		}
+	}
+	// The log handler's repeat limiter may fold the warnings of different
+	// partitions into one; each warning names its partition and cause.
+	if len(warned) == 0 || warned[""] {
+		t.Errorf("warnings naming a partition and the cause: %v", warned)
+	}
+
+	env.led.publishSpread(t, env.emu, bodies[half:])
+	waitFor(t, outage+2*time.Minute, "ready with fresh lags after the outage", func() string {
+		if msg := readyz(cfg.TelemetryAddr, http.StatusOK)(); msg != "" {
+			return msg
+		}
+		return lagStale(cfg.TelemetryAddr, env.emu.Partitions, "0")()
+	}, p)
+	waitFor(t, 2*time.Minute, "every body delivered", allDelivered(t, env.led, p, cfg.FilePath), p)
+	waitFor(t, time.Minute, "checkpoints at the last events", checkpointsAt(t, env), p)
+	p.Stop(t)
+}
+
+// TestWrongConsumerGroupNotReady: with a consumer group the hub does not
+// have, /readyz turns 503 and says which consumer group does not exist.
+func TestWrongConsumerGroupNotReady(t *testing.T) {
+	env := newEHEnv(t)
+	cfg := env.config("a")
+	cfg.TelemetryAddr = closedAddr(t)
+	cfg.EventHubsExtra = `consumer_group = "sspr-exporter"` + "\n" + `unhealthy_after = "2s"` + "\n"
+	p := newProc(t, env.dir, "a", cfg.toml())
+	p.Start(t)
+	waitFor(t, time.Minute, "/readyz 503 naming the consumer group", readyz(cfg.TelemetryAddr, http.StatusServiceUnavailable,
+		`consumer group "sspr-exporter" does not exist`), p)
+	_, body := httpGet("http://" + cfg.TelemetryAddr + "/readyz")
+	t.Logf("/readyz:\n%s", body)
+	p.Stop(t)
 }

@@ -188,6 +188,10 @@ type exporterConfig struct {
 	FilePath      string // file sink; empty disables it
 	DeadLetter    string
 	Extra         string // more TOML, appended as is
+	// EventHubsExtra is more TOML for the [input.eventhubs] table.
+	EventHubsExtra string
+	// TelemetryAddr is where /readyz and /metrics listen; empty: nowhere.
+	TelemetryAddr string
 }
 
 func (c exporterConfig) toml() string {
@@ -202,7 +206,7 @@ receive_wait = "200ms"
 update_interval = "500ms"
 partition_expiration = "3s"
 stats_interval = "10s"
-
+%s
 [input.eventhubs.checkpoint_store]
 connection_string = %s
 container = %s
@@ -218,11 +222,11 @@ level = "info"
 format = "json"
 
 [telemetry]
-address = ""
+address = %s
 log_repeat_interval = "5s"
 
 [output.file]
-`, tomlStr(c.EventHubsConn), tomlStr(c.Hub), tomlStr(c.StorageConn), tomlStr(c.Container), tomlStr(c.DeadLetter))
+`, tomlStr(c.EventHubsConn), tomlStr(c.Hub), c.EventHubsExtra, tomlStr(c.StorageConn), tomlStr(c.Container), tomlStr(c.DeadLetter), tomlStr(c.TelemetryAddr))
 	if c.FilePath != "" {
 		fmt.Fprintf(&b, "enabled = true\npath = %s\n", tomlStr(c.FilePath))
 	} else {

@@ -59,7 +59,7 @@ func EventHubsPartitions(s interface{ Stats() eventhubs.Stats }) func() []metric
 		out := make([]metrics.PartitionStats, 0, len(st.Partitions))
 		for _, p := range st.Partitions {
 			out = append(out, metrics.PartitionStats{
-				Topic: st.Hub, ID: p.ID, Owned: p.Owned, Lag: p.Lag, CheckpointAge: p.CheckpointAge,
+				Topic: st.Hub, ID: p.ID, Owned: p.Owned, Lag: p.Lag, LagStale: p.LagStale, CheckpointAge: p.CheckpointAge,
 			})
 		}
 		return out

@@ -6,7 +6,16 @@
 //
 // Usage:
 //   node emulator.js [--host 127.0.0.1] [--port 0] [--control-port 0]
-//                    [--hub NAME] [--partitions N]
+//                    [--hub NAME] [--partitions N] [--consumer-groups A,B]
+//                    [--sas-key KEY]
+//
+// The hub has the consumer group $Default and those of --consumer-groups,
+// matched without regard to case as in Event Hubs; a receiver on any other
+// group is refused with amqp:not-found, as Event Hubs refuses it.
+//
+// With --sas-key, a put-token whose SAS signature was not made with KEY (any
+// key name) is answered with status 401, as Event Hubs answers a wrong key;
+// without it every token is accepted.
 //
 // Once both ports listen it prints one JSON line on stdout:
 //   {"ready":true,"amqp_port":P,"control_port":C,"hub":"...","partitions":N}
@@ -20,6 +29,7 @@
 //   GET  /healthz
 'use strict';
 
+const crypto = require('crypto');
 const http = require('http');
 const rhea = require('rhea');
 
@@ -31,7 +41,7 @@ const OFFSET_FACTOR = 1000; // offset = sequence × 1000, so tests catch any mix
 const MAX_MESSAGE_SIZE = 1024 * 1024;
 
 function parseArgs(argv) {
-  const opts = { host: '127.0.0.1', port: 0, controlPort: 0, hub: 'hub', partitions: 4 };
+  const opts = { host: '127.0.0.1', port: 0, controlPort: 0, hub: 'hub', partitions: 4, consumerGroups: ['$Default'] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -44,6 +54,8 @@ function parseArgs(argv) {
       case '--control-port': opts.controlPort = Number(next()); break;
       case '--hub': opts.hub = next(); break;
       case '--partitions': opts.partitions = Number(next()); break;
+      case '--sas-key': opts.sasKey = next(); break;
+      case '--consumer-groups': opts.consumerGroups.push(...next().split(',').map((g) => g.trim()).filter((g) => g !== '')); break;
       default: throw new Error(`unknown flag ${a}`);
     }
   }
@@ -180,12 +192,29 @@ function toNumber(v) {
   return Number(v);
 }
 
+function knownConsumerGroup(name) {
+  const lower = name.toLowerCase();
+  return opts.consumerGroups.some((g) => g.toLowerCase() === lower);
+}
+
+// entityURI names an entity the way Event Hubs' not-found errors do.
+function entityURI(connection, path) {
+  const open = connection && connection.remote && connection.remote.open;
+  const host = (open && open.hostname) || `${opts.host}:${amqpServer.address().port}`;
+  return `sb://${host}/${path}`;
+}
+
 function openConsumer(link) {
   const remote = link.remote.attach;
   const address = (remote.source && remote.source.address) || '';
   const m = /^([^/]+)\/ConsumerGroups\/([^/]+)\/Partitions\/([^/]+)$/i.exec(address);
   if (!m || m[1] !== opts.hub || !partitionById(m[3])) {
-    refuseLink(link, 'amqp:not-found', `The messaging entity '${address}' could not be found.`);
+    refuseLink(link, 'amqp:not-found', `The messaging entity '${entityURI(link.connection, address)}' could not be found.`);
+    return;
+  }
+  if (!knownConsumerGroup(m[2])) {
+    const group = `${m[1]}/consumergroups/${m[2].toLowerCase()}`;
+    refuseLink(link, 'amqp:not-found', `The messaging entity '${entityURI(link.connection, group)}' could not be found.`);
     return;
   }
   const p = partitionById(m[3]);
@@ -205,7 +234,7 @@ function openConsumer(link) {
   // takes the partition from older ones; a lower or missing epoch is refused
   // while an epoch owner holds it.
   for (const c of [...p.consumers]) {
-    if (c.group !== group) continue;
+    if (c.group.toLowerCase() !== group.toLowerCase()) continue;
     if (c.epoch === undefined && epoch === undefined) continue;
     if (epoch !== undefined && (c.epoch === undefined || epoch >= c.epoch)) {
       dropConsumer(c);
@@ -264,9 +293,27 @@ function reply(status, description, body, request) {
   return msg;
 }
 
+// validSignature checks a token "SharedAccessSignature sr=..&sig=..&se=..&skn=..":
+// sig is the base64 HMAC-SHA256, keyed with the key's text, of sr + "\n" + se.
+function validSignature(token, key) {
+  if (typeof token !== 'string' || !token.startsWith('SharedAccessSignature ')) return false;
+  const fields = {};
+  for (const kv of token.slice('SharedAccessSignature '.length).split('&')) {
+    const i = kv.indexOf('=');
+    if (i > 0) fields[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  if (!fields.sr || !fields.sig || !fields.se) return false;
+  const want = crypto.createHmac('sha256', key).update(`${fields.sr}\n${fields.se}`).digest();
+  const got = Buffer.from(decodeURIComponent(fields.sig), 'base64');
+  return got.length === want.length && crypto.timingSafeEqual(got, want);
+}
+
 function handleCbs(request) {
   const ap = request.application_properties || {};
   if (ap.operation !== 'put-token') return reply(400, `unsupported operation ${ap.operation}`, undefined, request);
+  if (opts.sasKey !== undefined && !validSignature(request.body, opts.sasKey)) {
+    return reply(401, 'InvalidSignature: The token has an invalid signature.', undefined, request);
+  }
   return reply(202, 'Accepted', undefined, request);
 }
 
@@ -575,6 +622,7 @@ async function main() {
     control_port: control.address().port,
     hub: opts.hub,
     partitions: partitions.length,
+    consumer_groups: opts.consumerGroups,
   }) + '\n');
 }
 

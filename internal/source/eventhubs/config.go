@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
@@ -24,7 +25,7 @@ const (
 	StrategyGreedy   = "greedy"
 )
 
-// Config is the [source.eventhubs] section.
+// Config is the [input.eventhubs] section.
 type Config struct {
 	// ConnectionString is a namespace or event hub connection string (SAS).
 	// When empty, Namespace is used with Microsoft Entra ID credentials.
@@ -74,6 +75,10 @@ type Config struct {
 	// StatsInterval is how often the partitions' last enqueued sequence
 	// numbers are read for Stats.
 	StatsInterval time.Duration `toml:"stats_interval"`
+	// UnhealthyAfter is how long a partition may fail to be read (hub
+	// unreachable, consumer group missing, access refused) before Ready
+	// reports it; the SDK retries meanwhile and a warning is logged at once.
+	UnhealthyAfter time.Duration `toml:"unhealthy_after"`
 
 	CheckpointStore CheckpointStoreConfig `toml:"checkpoint_store"`
 }
@@ -101,6 +106,7 @@ func DefaultConfig() Config {
 		UpdateInterval:      10 * time.Second,
 		PartitionExpiration: time.Minute,
 		StatsInterval:       30 * time.Second,
+		UnhealthyAfter:      time.Minute,
 		CheckpointStore:     CheckpointStoreConfig{Container: "sspr-exporter-checkpoints"},
 	}
 }
@@ -185,6 +191,9 @@ func (c Config) Validate() []error {
 	if c.StatsInterval <= 0 {
 		add("stats_interval: must be positive")
 	}
+	if c.UnhealthyAfter <= 0 {
+		add("unhealthy_after: must be positive")
+	}
 
 	cs := c.CheckpointStore
 	if cs.ConnectionString.IsZero() && cs.AccountURL == "" {
@@ -192,6 +201,11 @@ func (c Config) Validate() []error {
 	}
 	if !cs.ConnectionString.IsZero() && cs.AccountURL != "" {
 		add("checkpoint_store.account_url: set either it or checkpoint_store.connection_string, not both")
+	}
+	if !cs.ConnectionString.IsZero() {
+		if _, err := containerFromConnectionString(cs.ConnectionString, cs.Container, nil); err != nil {
+			add("checkpoint_store.connection_string: %w", err)
+		}
 	}
 	if cs.AccountURL != "" {
 		if u, err := url.Parse(cs.AccountURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -202,6 +216,17 @@ func (c Config) Validate() []error {
 		add("checkpoint_store.container: must be 3-63 lowercase letters, digits and single hyphens")
 	}
 	return errs
+}
+
+// containerFromConnectionString is the one place where a storage
+// connection string is parsed, so that Validate refuses exactly what the
+// source's blob client would. The parser's messages never quote the string.
+func containerFromConnectionString(cs secret.String, name string, opts *container.ClientOptions) (*container.Client, error) {
+	c, err := container.NewClientFromConnectionString(cs.Reveal(), name, opts)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid storage connection string: %w", redact(err))
+	}
+	return c, nil
 }
 
 // fullyQualifiedNamespace completes a short namespace name with the suffix.

@@ -34,6 +34,13 @@ func TestDefaultsNeedOnlyWhereToRead(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	const cs = "Endpoint=sb://contoso.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=c2VjcmV0LWtleQ=="
+	// storeCS stores checkpoints with a connection string instead of the URL.
+	storeCS := func(cs string) func(*Config) {
+		return func(c *Config) {
+			c.CheckpointStore.AccountURL = ""
+			c.CheckpointStore.ConnectionString = secret.New(cs)
+		}
+	}
 	tests := []struct {
 		name string
 		edit func(*Config)
@@ -75,11 +82,17 @@ func TestValidate(t *testing.T) {
 		{"proxy without websockets", func(c *Config) { c.ProxyURL = secret.New("http://proxy:3128") }, "proxy_url"},
 		{"proxy", func(c *Config) { c.WebSockets = true; c.ProxyURL = secret.New("http://u:p@proxy:3128") }, ""},
 		{"stats interval", func(c *Config) { c.StatsInterval = 0 }, "stats_interval"},
-		{"both stores", func(c *Config) { c.CheckpointStore.ConnectionString = secret.New("UseDevelopmentStorage=true") }, "checkpoint_store.account_url"},
-		{"store connection string", func(c *Config) {
-			c.CheckpointStore.AccountURL = ""
-			c.CheckpointStore.ConnectionString = secret.New("UseDevelopmentStorage=true")
-		}, ""},
+		{"unhealthy after", func(c *Config) { c.UnhealthyAfter = 0 }, "unhealthy_after"},
+		{"both stores", func(c *Config) {
+			c.CheckpointStore.ConnectionString = secret.New("AccountName=contosockpt;AccountKey=c2VjcmV0LWtleQ==")
+		}, "checkpoint_store.account_url"},
+		{"store connection string", storeCS("DefaultEndpointsProtocol=https;AccountName=contosockpt;AccountKey=c2VjcmV0LWtleQ==;EndpointSuffix=core.windows.net"), ""},
+		{"store connection string with a SAS", storeCS("BlobEndpoint=https://contosockpt.blob.core.windows.net/;SharedAccessSignature=sv=2022-11-02&sig=hunter2"), ""},
+		// What the blob client refuses at start is refused here too.
+		{"store shortcut the blob client refuses", storeCS("UseDevelopmentStorage=true"), "checkpoint_store.connection_string"},
+		{"store key not base64", storeCS("AccountName=contosockpt;AccountKey=hunter2!;EndpointSuffix=core.windows.net"), "checkpoint_store.connection_string"},
+		{"store without a key", storeCS("AccountName=contosockpt"), "checkpoint_store.connection_string"},
+		{"store not key=value", storeCS("hunter2"), "checkpoint_store.connection_string"},
 		{"account url", func(c *Config) { c.CheckpointStore.AccountURL = "contosockpt" }, "checkpoint_store.account_url"},
 		{"container", func(c *Config) { c.CheckpointStore.Container = "Checkpoints" }, "checkpoint_store.container"},
 	}

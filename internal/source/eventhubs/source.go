@@ -60,8 +60,6 @@ type Source struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	receiveWarn rateLimit
-
 	mu         sync.Mutex
 	ready      error
 	partitions map[string]*partition
@@ -84,6 +82,7 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	sdkLog.install()
 	s := &Source{
 		cfg:        cfg,
 		log:        logger,
@@ -102,10 +101,10 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 			return nil, err
 		}
 	}
-	if err := s.newConsumer(cred); err != nil {
+	if err := s.newConsumer(cred, azeventhubs.RetryOptions{}); err != nil {
 		return nil, err
 	}
-	if err := s.newStore(cred); err != nil {
+	if err := s.newStore(cred, blobClientOptions()); err != nil {
 		_ = s.consumer.Close(context.Background())
 		return nil, err
 	}
@@ -118,6 +117,7 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 		StartPositions:              azeventhubs.StartPositions{Default: startPosition(cfg)},
 	}
 
+	sdkLog.add(s)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Add(2)
@@ -138,8 +138,10 @@ func newCredential(cfg Config) (azcore.TokenCredential, error) {
 	return cred, nil
 }
 
-func (s *Source) newConsumer(cred azcore.TokenCredential) error {
-	opts := &azeventhubs.ConsumerClientOptions{ApplicationID: "sspr-exporter"}
+// newConsumer creates the consumer client; retry is the SDK's retry policy
+// (the zero value is the SDK's default).
+func (s *Source) newConsumer(cred azcore.TokenCredential, retry azeventhubs.RetryOptions) error {
+	opts := &azeventhubs.ConsumerClientOptions{ApplicationID: "sspr-exporter", RetryOptions: retry}
 	if s.cfg.WebSockets {
 		dial, err := webSocketDialer(s.cfg)
 		if err != nil {
@@ -170,21 +172,20 @@ func (s *Source) newConsumer(cred azcore.TokenCredential) error {
 	return nil
 }
 
-func (s *Source) newStore(cred azcore.TokenCredential) error {
+func (s *Source) newStore(cred azcore.TokenCredential, opts *container.ClientOptions) error {
 	cs := s.cfg.CheckpointStore
 	var err error
 	if !cs.ConnectionString.IsZero() {
-		s.container, err = container.NewClientFromConnectionString(cs.ConnectionString.Reveal(), cs.Container, blobClientOptions())
+		s.container, err = containerFromConnectionString(cs.ConnectionString, cs.Container, opts)
 		if err != nil {
-			// The storage parser may quote the string; keep it out of the error.
-			return errors.New("eventhubs: checkpoint_store.connection_string: not a valid storage connection string")
+			return fmt.Errorf("eventhubs: checkpoint_store.connection_string: %w", err)
 		}
 	} else {
 		u, perr := url.JoinPath(cs.AccountURL, cs.Container)
 		if perr != nil {
 			return fmt.Errorf("eventhubs: checkpoint_store.account_url: %w", perr)
 		}
-		s.container, err = container.NewClient(u, cred, blobClientOptions())
+		s.container, err = container.NewClient(u, cred, opts)
 		if err != nil {
 			return fmt.Errorf("eventhubs: checkpoint container %s: %w", u, err)
 		}
@@ -253,11 +254,16 @@ func (s *Source) Read(ctx context.Context) (stream.Batch, error) {
 }
 
 // Ready reports whether the processor is running against the event hub and
-// the checkpoint store.
+// the checkpoint store, and no partition failed to be read for
+// unhealthy_after.
 func (s *Source) Ready() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ready
+	err := s.ready
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.partitionsReady()
 }
 
 func (s *Source) setReady(err error) {
@@ -294,6 +300,7 @@ func (s *Source) Close(ctx context.Context) error {
 		}
 		s.cancel()
 		s.wg.Wait()
+		sdkLog.remove(s)
 		if err := s.consumer.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("eventhubs close: consumer client: %w", err))
 		}
@@ -324,7 +331,7 @@ func (s *Source) supervise(ctx context.Context) {
 		if err == nil {
 			err = errors.New("processor stopped")
 		}
-		err = redact(err)
+		err = redact(compactStorageError(err, s.cfg.CheckpointStore.auth()))
 		s.setReady(fmt.Errorf("eventhubs %s/%s: %w", s.namespace, s.hub, err))
 		if time.Since(started) > maxBackoff {
 			// It ran a while: this is a new outage, not the same one.
@@ -431,7 +438,11 @@ func (s *Source) runPartition(ctx context.Context, pc *azeventhubs.ProcessorPart
 	sess := &session{client: pc, rewind: make(chan struct{})}
 	p := s.partition(id)
 	p.begin(sess)
-	s.log.Info("event hubs partition claimed", "hub", s.hub, "partition", id)
+	// One line per claim and release, with the owner id of the checkpoint
+	// store's ownership blobs, so that the logs of all instances tell who
+	// held which partition when.
+	owner := s.consumer.InstanceID()
+	s.log.Info("event hubs partition claimed", "hub", s.hub, "partition", id, "owner", owner, "consumer_group", s.cfg.ConsumerGroup)
 	reason := "stopped"
 	defer func() {
 		sess.ended.Store(true)
@@ -439,7 +450,7 @@ func (s *Source) runPartition(ctx context.Context, pc *azeventhubs.ProcessorPart
 		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_ = pc.Close(closeCtx) // the link is gone or going; nothing to report
 		cancel()
-		s.log.Info("event hubs partition released", "hub", s.hub, "partition", id, "reason", reason)
+		s.log.Info("event hubs partition released", "hub", s.hub, "partition", id, "owner", owner, "consumer_group", s.cfg.ConsumerGroup, "reason", reason)
 	}()
 
 	held := false // whether this worker holds the partition's batch slot and a memory token
@@ -491,23 +502,20 @@ func (s *Source) runPartition(ctx context.Context, pc *azeventhubs.ProcessorPart
 			var ehErr *azeventhubs.Error
 			if errors.As(err, &ehErr) && ehErr.Code == azeventhubs.ErrorCodeOwnershipLost {
 				reason = "ownership moved to another instance"
+				s.forgetFailure(p) // reading it is another instance's business now
 			} else if processorStopping(runDone) {
 				reason = "processor stopped"
 			} else {
+				// The processor claims the partition again on its next round.
 				reason = "receive failed"
-				// The processor claims the partition again on its next round;
-				// one warning a minute is enough while the hub is unreachable.
-				level := slog.LevelDebug
-				if s.receiveWarn.allow(time.Now()) {
-					level = slog.LevelWarn
-				}
-				s.log.Log(ctx, level, "event hubs receive failed; the partition will be claimed again", "hub", s.hub, "partition", id, "error", redact(err))
+				s.partitionFailed(p, err.Error())
 			}
 			return
 		}
 		if len(events) == 0 {
 			continue
 		}
+		s.partitionReadable(p)
 		// The slot now belongs to the batch: its Ack releases it.
 		held = false
 		s.inflight.add()
@@ -587,12 +595,13 @@ func (s *Source) newBatch(p *partition, sess *session, events []*azeventhubs.Rec
 			// later batch's checkpoint covers this one, and until then a
 			// restart reads these events again (at least once). Report it
 			// through readiness and the log, not as a failed delivery.
-			s.setReady(checkpointError{fmt.Errorf("eventhubs checkpoint %s partition %s sequence %d: %w", s.hub, p.id, last.SequenceNumber, redact(cerr))})
+			cerr = redact(compactStorageError(cerr, s.cfg.CheckpointStore.auth()))
+			s.setReady(checkpointError{fmt.Errorf("eventhubs checkpoint %s partition %s sequence %d: %w", s.hub, p.id, last.SequenceNumber, cerr)})
 			level := slog.LevelDebug
 			if s.checkpointWarn.allow(time.Now()) {
 				level = slog.LevelWarn
 			}
-			s.log.Log(ctx, level, "event hubs checkpoint not written; a later one will cover it", "hub", s.hub, "partition", p.id, "sequence_number", last.SequenceNumber, "error", redact(cerr))
+			s.log.Log(ctx, level, "event hubs checkpoint not written; a later one will cover it", "hub", s.hub, "partition", p.id, "sequence_number", last.SequenceNumber, "error", cerr)
 			return nil
 		}
 		p.onCheckpointed(last.SequenceNumber, time.Now())
@@ -676,11 +685,16 @@ func redact(err error) error {
 		return nil
 	}
 	msg := err.Error()
-	clean := sasParam.ReplaceAllString(msg, "${1}"+secret.Redacted)
+	clean := redactString(msg)
 	if clean == msg {
 		return err
 	}
 	return redactedError{msg: clean, err: err}
+}
+
+// redactString hides SAS signatures and keys in s.
+func redactString(s string) string {
+	return sasParam.ReplaceAllString(s, "${1}"+secret.Redacted)
 }
 
 // redactedError keeps the chain for errors.Is/As but prints the clean text.

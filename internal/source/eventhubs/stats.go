@@ -31,6 +31,15 @@ type PartitionStats struct {
 	CheckpointSequence   int64 // last event checkpointed by this instance
 	// Lag is LastEnqueuedSequence − ProcessedSequence, when both are known.
 	Lag int64
+	// LagStale is set while LastEnqueuedSequence could not be refreshed for
+	// two stats intervals: Lag is then a lower bound, not the backlog.
+	LagStale bool
+	// Error is why the partition cannot be read, while it cannot; it is
+	// empty when the partition reads (or idles) normally.
+	Error string
+	// FailingSince is when the partition started to fail; zero when Error
+	// is empty.
+	FailingSince time.Time
 	// EventsPerSecond is the receive rate over the last stats interval.
 	EventsPerSecond float64
 	LastCheckpoint  time.Time
@@ -48,8 +57,10 @@ type partition struct {
 
 	mu          sync.Mutex
 	session     *session
+	ownedAt     time.Time // when the current session began
 	lastEnqSeq  int64
 	lastEnqTime time.Time
+	lastEnqAt   time.Time // when lastEnqSeq was last read from the hub
 	receivedSeq int64
 	processed   int64
 	checkpoint  int64
@@ -58,6 +69,12 @@ type partition struct {
 	rateMark    int64
 	rateAt      time.Time
 	rate        float64
+
+	// The current failure (see health.go); failSince is zero when none.
+	failSince time.Time
+	failLast  time.Time // latest report of the failure
+	failCause string
+	warnedAt  time.Time // latest warning about it
 }
 
 func (s *Source) partition(id string) *partition {
@@ -77,7 +94,7 @@ func (s *Source) partitionLocked(id string) *partition {
 
 func (p *partition) begin(sess *session) {
 	p.mu.Lock()
-	p.session = sess
+	p.session, p.ownedAt = sess, time.Now()
 	p.mu.Unlock()
 }
 
@@ -109,17 +126,23 @@ func (p *partition) onCheckpointed(seq int64, at time.Time) {
 	p.mu.Unlock()
 }
 
-// Stats returns a snapshot of every partition.
-func (s *Source) Stats() Stats {
-	st := Stats{Hub: s.hub, Namespace: s.namespace, Ready: s.Ready()}
+// partitionList returns the partitions known so far, in no order.
+func (s *Source) partitionList() []*partition {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	parts := make([]*partition, 0, len(s.partitions))
 	for _, p := range s.partitions {
 		parts = append(parts, p)
 	}
-	s.mu.Unlock()
+	return parts
+}
+
+// Stats returns a snapshot of every partition.
+func (s *Source) Stats() Stats {
+	st := Stats{Hub: s.hub, Namespace: s.namespace, Ready: s.Ready()}
 	now := time.Now()
-	for _, p := range parts {
+	quiet := s.failureQuiet()
+	for _, p := range s.partitionList() {
 		p.mu.Lock()
 		ps := PartitionStats{
 			ID:                   p.id,
@@ -133,7 +156,9 @@ func (s *Source) Stats() Stats {
 			EventsPerSecond:      p.rate,
 			LastCheckpoint:       p.lastCkpt,
 			Received:             p.received,
+			LagStale:             p.session != nil && p.lagStaleLocked(now, 2*s.cfg.StatsInterval),
 		}
+		ps.Error, ps.FailingSince, _ = p.failureLocked(now, quiet)
 		p.mu.Unlock()
 		if ps.LastEnqueuedSequence >= 0 && ps.ProcessedSequence >= 0 {
 			ps.Lag = ps.LastEnqueuedSequence - ps.ProcessedSequence
@@ -143,15 +168,29 @@ func (s *Source) Stats() Stats {
 		}
 		st.Partitions = append(st.Partitions, ps)
 	}
-	slices.SortFunc(st.Partitions, func(a, b PartitionStats) int {
-		ai, aerr := strconv.Atoi(a.ID)
-		bi, berr := strconv.Atoi(b.ID)
-		if aerr == nil && berr == nil {
-			return cmp.Compare(ai, bi)
-		}
-		return cmp.Compare(a.ID, b.ID)
-	})
+	slices.SortFunc(st.Partitions, func(a, b PartitionStats) int { return comparePartitionIDs(a.ID, b.ID) })
 	return st
+}
+
+// comparePartitionIDs orders partition ids as numbers when both are.
+func comparePartitionIDs(a, b string) int {
+	ai, aerr := strconv.Atoi(a)
+	bi, berr := strconv.Atoi(b)
+	if aerr == nil && berr == nil {
+		return cmp.Compare(ai, bi)
+	}
+	return cmp.Compare(a, b)
+}
+
+// lagStaleLocked reports whether the last enqueued sequence number, and so
+// the lag, was last read from the hub more than maxAge ago, counting from
+// the start of the current ownership at the earliest.
+func (p *partition) lagStaleLocked(now time.Time, maxAge time.Duration) bool {
+	ref := p.lastEnqAt
+	if p.ownedAt.After(ref) {
+		ref = p.ownedAt
+	}
+	return now.Sub(ref) > maxAge
 }
 
 // statsLoop refreshes the owned partitions' last enqueued sequence numbers
@@ -171,34 +210,46 @@ func (s *Source) statsLoop(ctx context.Context) {
 }
 
 func (s *Source) refreshStats(ctx context.Context) {
-	s.mu.Lock()
-	parts := make([]*partition, 0, len(s.partitions))
-	for _, p := range s.partitions {
-		parts = append(parts, p)
-	}
-	s.mu.Unlock()
-	for _, p := range parts {
+	var owned []*partition
+	for _, p := range s.partitionList() {
 		now := time.Now()
 		p.mu.Lock()
-		owned := p.session != nil
 		if el := now.Sub(p.rateAt).Seconds(); el > 0 {
 			p.rate = float64(p.received-p.rateMark) / el
 		}
 		p.rateMark, p.rateAt = p.received, now
-		p.mu.Unlock()
-		if !owned {
-			continue
+		if p.session != nil {
+			owned = append(owned, p)
 		}
+		p.mu.Unlock()
+	}
+	for _, p := range owned {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.StatsInterval)
 		props, err := s.consumer.GetPartitionProperties(cctx, p.id, nil)
 		cancel()
 		if err != nil {
-			// Stats are best effort; the receive path reports real trouble.
-			s.log.Debug("event hubs partition properties", "partition", p.id, "error", err)
-			continue
+			// Stats are best effort: the lags are stale until a later round
+			// works, and the receive path reports real trouble.
+			s.log.Debug("event hubs partition properties", "partition", p.id, "error", redact(err))
+			s.repairManagementLink(ctx)
+			return
 		}
 		p.mu.Lock()
-		p.lastEnqSeq, p.lastEnqTime = props.LastEnqueuedSequenceNumber, props.LastEnqueuedOn
+		p.lastEnqSeq, p.lastEnqTime, p.lastEnqAt = props.LastEnqueuedSequenceNumber, props.LastEnqueuedOn, time.Now()
 		p.mu.Unlock()
+	}
+}
+
+// repairManagementLink makes the SDK replace a dead management link. Once
+// its connection was lost, GetPartitionProperties (SDK v2.0.2) fails for
+// good: it hides the link's error from the SDK's recovery, so the dead
+// link stays cached. GetEventHubProperties shares the link and does not
+// hide the error, so one failed call of it lets the SDK drop the link and
+// open a new one on the next call.
+func (s *Source) repairManagementLink(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.StatsInterval)
+	defer cancel()
+	if _, err := s.consumer.GetEventHubProperties(cctx, nil); err != nil {
+		s.log.Debug("event hubs properties", "error", redact(err))
 	}
 }

@@ -41,6 +41,10 @@ type PartitionStats struct {
 	// Lag is how many events wait behind the last processed one; negative
 	// when unknown.
 	Lag int64
+	// LagStale is set when the source could not refresh Lag lately (its
+	// broker or hub does not answer): Lag is then the last known value, a
+	// lower bound of the backlog.
+	LagStale bool
 	// CheckpointAge is the time since the last checkpoint; zero when the
 	// partition has none yet.
 	CheckpointAge time.Duration
@@ -353,7 +357,8 @@ func (m *Metrics) WatchPartitions(source string, f func() []PartitionStats) {
 }
 
 // TotalLag sums the known lag of the partitions this instance owns across
-// watched sources; ok is false when no lag is known.
+// watched sources; ok is false when no lag is known. A stale lag counts:
+// it is a lower bound of the backlog.
 func (m *Metrics) TotalLag() (lag int64, ok bool) {
 	for _, s := range m.partitionSources() {
 		for _, p := range s.f() {
@@ -386,6 +391,7 @@ var (
 	descPartLag     = desc("source_partition_lag", "Events enqueued in a partition after the last one processed; only partitions this instance owns and whose lag is known.", "source", "topic", "partition")
 	descPartCkptAge = desc("source_checkpoint_age_seconds", "Seconds since this instance last checkpointed the partition; absent before the first. Grows on idle partitions too: alert on it together with lag.", "source", "topic", "partition")
 	descPartOwned   = desc("source_partition_owned", "1 when this instance reads the partition now, 0 when it knows the partition but does not own it.", "source", "topic", "partition")
+	descPartStale   = desc("source_partition_lag_stale", "1 when the source could not refresh the partition's lag lately (the hub or broker does not answer): source_partition_lag then holds the last known value, a lower bound of the backlog. Only partitions this instance owns.", "source", "topic", "partition")
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -400,19 +406,17 @@ func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descPartLag
 	ch <- descPartCkptAge
 	ch <- descPartOwned
+	ch <- descPartStale
 }
 
 func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.m.partitionSources() {
 		for _, p := range s.f() {
-			owned := 0.0
-			if p.Owned {
-				owned = 1
-			}
-			ch <- prometheus.MustNewConstMetric(descPartOwned, prometheus.GaugeValue, owned, s.name, p.Topic, p.ID)
+			ch <- prometheus.MustNewConstMetric(descPartOwned, prometheus.GaugeValue, gaugeBool(p.Owned), s.name, p.Topic, p.ID)
 			if !p.Owned {
 				continue
 			}
+			ch <- prometheus.MustNewConstMetric(descPartStale, prometheus.GaugeValue, gaugeBool(p.LagStale), s.name, p.Topic, p.ID)
 			if p.Lag >= 0 {
 				ch <- prometheus.MustNewConstMetric(descPartLag, prometheus.GaugeValue, float64(p.Lag), s.name, p.Topic, p.ID)
 			}
@@ -421,6 +425,14 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
+}
+
+// gaugeBool is 1 for true and 0 for false.
+func gaugeBool(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func buildInfo() prometheus.Collector {

@@ -308,6 +308,29 @@ sspr_exporter_source_partition_owned{partition="2",source="eventhubs",topic="aud
 	}
 }
 
+// TestPartitionLagStale: a lag the source could not refresh is flagged,
+// so that a frozen number does not pass for a healthy one.
+func TestPartitionLagStale(t *testing.T) {
+	m := New(WithoutRuntimeCollectors())
+	m.WatchPartitions("eventhubs", func() []PartitionStats {
+		return []PartitionStats{
+			{Topic: "audit", ID: "0", Owned: true, Lag: 0, LagStale: true},
+			{Topic: "audit", ID: "1", Owned: true, Lag: 4},
+			{Topic: "audit", ID: "2", Owned: false, Lag: 9, LagStale: true},
+		}
+	})
+	compare(t, m, `
+# HELP sspr_exporter_source_partition_lag_stale 1 when the source could not refresh the partition's lag lately (the hub or broker does not answer): source_partition_lag then holds the last known value, a lower bound of the backlog. Only partitions this instance owns.
+# TYPE sspr_exporter_source_partition_lag_stale gauge
+sspr_exporter_source_partition_lag_stale{partition="0",source="eventhubs",topic="audit"} 1
+sspr_exporter_source_partition_lag_stale{partition="1",source="eventhubs",topic="audit"} 0
+`, "source_partition_lag_stale")
+	// A stale lag still counts for the stall rule: it is a lower bound.
+	if lag, ok := m.TotalLag(); !ok || lag != 4 {
+		t.Fatalf("TotalLag = %d, %v; want 4, true", lag, ok)
+	}
+}
+
 func TestRuntimeCollectorsAndLint(t *testing.T) {
 	m := New()
 	m.BatchDone(Counts{Records: 1}, 0, nil)

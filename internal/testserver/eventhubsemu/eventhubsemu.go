@@ -32,6 +32,13 @@ const DepsScript = "scripts/deps/node.sh"
 type Options struct {
 	Hub        string // event hub name; "hub" when empty
 	Partitions int    // partition count; 4 when zero
+	// ConsumerGroups are the hub's consumer groups besides $Default.
+	// Receivers on any other group are refused with amqp:not-found.
+	ConsumerGroups []string
+	// SASKey, when set, is the only shared access key whose tokens the
+	// emulator accepts (others get status 401); any key is accepted when
+	// it is empty.
+	SASKey string
 }
 
 // Emulator is a running emulator process.
@@ -40,6 +47,7 @@ type Emulator struct {
 	Partitions  int
 	AMQPPort    int
 	ControlPort int
+	sasKey      string
 
 	cmd    *exec.Cmd
 	stderr *syncbuf.Buffer
@@ -117,14 +125,20 @@ func Start(t testing.TB, opts Options) *Emulator {
 		Missing(t, "the npm package rhea is not installed in "+dir)
 	}
 
-	cmd := exec.Command(node, "emulator.js", "--host", "127.0.0.1",
-		"--hub", opts.Hub, "--partitions", strconv.Itoa(opts.Partitions))
+	args := []string{"emulator.js", "--host", "127.0.0.1", "--hub", opts.Hub, "--partitions", strconv.Itoa(opts.Partitions)}
+	if len(opts.ConsumerGroups) > 0 {
+		args = append(args, "--consumer-groups", strings.Join(opts.ConsumerGroups, ","))
+	}
+	if opts.SASKey != "" {
+		args = append(args, "--sas-key", opts.SASKey)
+	}
+	cmd := exec.Command(node, args...)
 	cmd.Dir = dir
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatalf("eventhubs emulator: %v", err)
 	}
-	e := &Emulator{Hub: opts.Hub, Partitions: opts.Partitions, cmd: cmd, stderr: &syncbuf.Buffer{},
+	e := &Emulator{Hub: opts.Hub, Partitions: opts.Partitions, sasKey: opts.SASKey, cmd: cmd, stderr: &syncbuf.Buffer{},
 		done: make(chan struct{}), http: &http.Client{Timeout: 30 * time.Second}}
 	cmd.Stderr = e.stderr
 	if err := cmd.Start(); err != nil {
@@ -181,9 +195,18 @@ func (e *Emulator) Namespace() string {
 }
 
 // ConnectionString is a namespace connection string for the SDK: plain AMQP,
-// no TLS, SASL ANONYMOUS.
+// no TLS, SASL ANONYMOUS, with the emulator's key (Options.SASKey).
 func (e *Emulator) ConnectionString() string {
-	return "Endpoint=sb://" + e.Namespace() + ";SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=ZW11bGF0b3I=;UseDevelopmentEmulator=true"
+	key := e.sasKey
+	if key == "" {
+		key = "ZW11bGF0b3I="
+	}
+	return e.ConnectionStringWithKey(key)
+}
+
+// ConnectionStringWithKey is ConnectionString with another shared access key.
+func (e *Emulator) ConnectionStringWithKey(key string) string {
+	return "Endpoint=sb://" + e.Namespace() + ";SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=" + key + ";UseDevelopmentEmulator=true"
 }
 
 // Publish appends bodies, in order, to a partition.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,5 +144,65 @@ func TestUnknownPartitionRefused(t *testing.T) {
 	defer part.Close(ctx)
 	if _, err := part.ReceiveEvents(ctx, 1, nil); err == nil {
 		t.Fatal("receive from an unknown partition succeeded")
+	}
+}
+
+// TestUnknownConsumerGroupRefused: as in Event Hubs, a receiver on a
+// consumer group the hub does not have is refused with amqp:not-found
+// naming the group; known groups match without regard to case.
+func TestUnknownConsumerGroupRefused(t *testing.T) {
+	emu := eventhubsemu.Start(t, eventhubsemu.Options{Hub: "audit", Partitions: 1, ConsumerGroups: []string{"sspr-exporter"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := emu.Publish("0", []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	receive := func(group string) error {
+		cc, err := azeventhubs.NewConsumerClientFromConnectionString(emu.ConnectionString(), emu.Hub, group, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close(ctx)
+		part, err := cc.NewPartitionClient("0", &azeventhubs.PartitionClientOptions{StartPosition: azeventhubs.StartPosition{Earliest: to.Ptr(true)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer part.Close(ctx)
+		rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer rcancel()
+		_, err = part.ReceiveEvents(rctx, 1, nil)
+		return err
+	}
+	for _, g := range []string{azeventhubs.DefaultConsumerGroup, "sspr-exporter", "SSPR-Exporter"} {
+		if err := receive(g); err != nil {
+			t.Errorf("consumer group %s: %v", g, err)
+		}
+	}
+	err := receive("nope")
+	if err == nil || !strings.Contains(err.Error(), "amqp:not-found") || !strings.Contains(err.Error(), "/audit/consumergroups/nope'") {
+		t.Fatalf("consumer group nope: %v, want an amqp:not-found error naming the group", err)
+	}
+}
+
+// TestWrongKeyRefused: with a key set, tokens signed with another key are
+// refused with status 401.
+func TestWrongKeyRefused(t *testing.T) {
+	emu := eventhubsemu.Start(t, eventhubsemu.Options{Hub: "audit", Partitions: 1, SASKey: "cmlnaHQta2V5"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	props := func(cs string) error {
+		cc, err := azeventhubs.NewConsumerClientFromConnectionString(cs, emu.Hub, azeventhubs.DefaultConsumerGroup, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close(ctx)
+		_, err = cc.GetEventHubProperties(ctx, nil)
+		return err
+	}
+	if err := props(emu.ConnectionString()); err != nil {
+		t.Fatalf("the right key: %v", err)
+	}
+	if err := props(emu.ConnectionStringWithKey("d3Jvbmcta2V5")); err == nil || !strings.Contains(err.Error(), "status code 401") {
+		t.Fatalf("a wrong key: %v, want status 401", err)
 	}
 }
