@@ -116,6 +116,11 @@ func (r *Redactor) RedactError(err error) error {
 	return redactedError{msg: clean, err: err}
 }
 
+// RedactError is RedactError of a Redactor that knows no values: it
+// removes the shapes Redact knows (keys, signatures, tokens, passwords
+// named as such), for errors built where no configuration is at hand.
+func RedactError(err error) error { return (*Redactor)(nil).RedactError(err) }
+
 type redactedError struct {
 	msg string
 	err error

@@ -258,3 +258,19 @@ func BenchmarkRedactorPlain(b *testing.B) {
 		_ = red.Redact(s)
 	}
 }
+
+// Storage and Event Hubs errors quote SAS signatures and keys in URLs and
+// connection strings: without any configured value, the shapes remove them.
+func TestRedactErrorShapes(t *testing.T) {
+	err := RedactError(errors.New(`Get "https://a.blob.core.windows.net/c?restype=container&sig=abc%2Bdef&se=2026": dial tcp: refused; Endpoint=sb://x/;SharedAccessKeyName=k;SharedAccessKey=s3cr3t`))
+	if strings.Contains(err.Error(), "abc%2Bdef") || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("not redacted: %v", err)
+	}
+	if !strings.Contains(err.Error(), "restype=container") || !strings.Contains(err.Error(), "sig="+Redacted) {
+		t.Fatalf("redacted too much: %v", err)
+	}
+	plain := errors.New("plain")
+	if RedactError(plain) != plain {
+		t.Fatal("an error without secrets was rewrapped")
+	}
+}

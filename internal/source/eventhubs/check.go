@@ -15,6 +15,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
 
 // The checks try each endpoint once: the SDKs' retries would hide a refused
@@ -81,7 +83,7 @@ func (s *Source) checkConsumerGroup(ctx context.Context, partition string) error
 		return nil // an instance reads the partition in this group
 	case strings.Contains(err.Error(), "amqp:not-found"):
 		return fmt.Errorf("consumer group %q does not exist: create it or correct input.eventhubs.consumer_group (%s)",
-			s.cfg.ConsumerGroup, tidyCause(oneLine(redact(err).Error())))
+			s.cfg.ConsumerGroup, tidyCause(oneLine(secret.RedactError(err).Error())))
 	}
 	return fmt.Errorf("consumer group %q: %s", s.cfg.ConsumerGroup, hubErrorLine(err, s.cfg))
 }

@@ -224,7 +224,7 @@ func (c Config) Validate() []error {
 func containerFromConnectionString(cs secret.String, name string, opts *container.ClientOptions) (*container.Client, error) {
 	c, err := container.NewClientFromConnectionString(cs.Reveal(), name, opts)
 	if err != nil {
-		return nil, fmt.Errorf("not a valid storage connection string: %w", redact(err))
+		return nil, fmt.Errorf("not a valid storage connection string: %w", secret.RedactError(err))
 	}
 	return c, nil
 }

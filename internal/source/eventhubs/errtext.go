@@ -16,6 +16,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azeventhubs/v2"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
 
 // Operators read these errors on one line (check, /readyz, a log field):
@@ -58,7 +60,7 @@ func oneLine(s string) string {
 
 // withCause is "cause (detail)", or the detail alone when there is no cause.
 func withCause(cause string, err error) string {
-	detail := oneLine(redact(err).Error())
+	detail := oneLine(secret.RedactError(err).Error())
 	if cause == "" {
 		return detail
 	}
@@ -161,8 +163,18 @@ func compactStorageError(err error, auth storageAuth) error {
 		line = resp.Request.Method + " " + withoutQuery(resp.Request.URL) + ": " + line
 	}
 	msg := strings.Replace(err.Error(), rerr.Error(), line, 1)
-	return redactedError{msg: redactString(oneLine(msg)), err: err}
+	return secret.RedactError(rewordedError{msg: oneLine(msg), err: err})
 }
+
+// rewordedError prints msg in place of err's own text and keeps err's
+// chain for errors.Is and errors.As.
+type rewordedError struct {
+	msg string
+	err error
+}
+
+func (e rewordedError) Error() string { return e.msg }
+func (e rewordedError) Unwrap() error { return e.err }
 
 // withoutQuery drops the query, which may hold a SAS.
 func withoutQuery(u *url.URL) string {
@@ -176,7 +188,7 @@ func hubErrorLine(err error, cfg Config) string {
 	if cause := transportCause(err); cause != "" {
 		return withCause(cause, err)
 	}
-	msg := oneLine(redact(err).Error())
+	msg := oneLine(secret.RedactError(err).Error())
 	var ehErr *azeventhubs.Error
 	unauthorized := errors.As(err, &ehErr) && ehErr.Code == azeventhubs.ErrorCodeUnauthorizedAccess ||
 		strings.Contains(msg, "status code 401") || strings.Contains(msg, "amqp:unauthorized-access")

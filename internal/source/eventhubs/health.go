@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
 
 // A partition fails while its links cannot be opened or used: the SDK
@@ -45,7 +47,7 @@ func (s *Source) partitionFailed(p *partition, cause string) {
 		return // links close on purpose
 	default:
 	}
-	cause = tidyCause(redactString(cause))
+	cause = tidyCause(secret.Redact(cause))
 	now := time.Now()
 	p.mu.Lock()
 	if p.failSince.IsZero() || now.Sub(p.failLast) > s.failureQuiet() {

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -331,7 +330,7 @@ func (s *Source) supervise(ctx context.Context) {
 		if err == nil {
 			err = errors.New("processor stopped")
 		}
-		err = redact(compactStorageError(err, s.cfg.CheckpointStore.auth()))
+		err = secret.RedactError(compactStorageError(err, s.cfg.CheckpointStore.auth()))
 		s.setReady(fmt.Errorf("eventhubs %s/%s: %w", s.namespace, s.hub, err))
 		if time.Since(started) > maxBackoff {
 			// It ran a while: this is a new outage, not the same one.
@@ -595,7 +594,7 @@ func (s *Source) newBatch(p *partition, sess *session, events []*azeventhubs.Rec
 			// later batch's checkpoint covers this one, and until then a
 			// restart reads these events again (at least once). Report it
 			// through readiness and the log, not as a failed delivery.
-			cerr = redact(compactStorageError(cerr, s.cfg.CheckpointStore.auth()))
+			cerr = secret.RedactError(compactStorageError(cerr, s.cfg.CheckpointStore.auth()))
 			s.setReady(checkpointError{fmt.Errorf("eventhubs checkpoint %s partition %s sequence %d: %w", s.hub, p.id, last.SequenceNumber, cerr)})
 			level := slog.LevelDebug
 			if s.checkpointWarn.allow(time.Now()) {
@@ -674,34 +673,3 @@ func processorStopping(runDone <-chan struct{}) bool {
 		return false
 	}
 }
-
-// sasParam matches the signature of a SAS token in a URL or connection
-// string, which storage and HTTP errors quote.
-var sasParam = regexp.MustCompile(`(?i)(sig=|SharedAccessSignature=|SharedAccessKey=)[^&;\s"]+`)
-
-// redact hides SAS signatures and keys in err's message.
-func redact(err error) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	clean := redactString(msg)
-	if clean == msg {
-		return err
-	}
-	return redactedError{msg: clean, err: err}
-}
-
-// redactString hides SAS signatures and keys in s.
-func redactString(s string) string {
-	return sasParam.ReplaceAllString(s, "${1}"+secret.Redacted)
-}
-
-// redactedError keeps the chain for errors.Is/As but prints the clean text.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e redactedError) Error() string { return e.msg }
-func (e redactedError) Unwrap() error { return e.err }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
 
 // Stats is a snapshot of the source for operators.
@@ -230,7 +232,7 @@ func (s *Source) refreshStats(ctx context.Context) {
 		if err != nil {
 			// Stats are best effort: the lags are stale until a later round
 			// works, and the receive path reports real trouble.
-			s.log.Debug("event hubs partition properties", "partition", p.id, "error", redact(err))
+			s.log.Debug("event hubs partition properties", "partition", p.id, "error", secret.RedactError(err))
 			s.repairManagementLink(ctx)
 			return
 		}
@@ -250,6 +252,6 @@ func (s *Source) repairManagementLink(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.StatsInterval)
 	defer cancel()
 	if _, err := s.consumer.GetEventHubProperties(cctx, nil); err != nil {
-		s.log.Debug("event hubs properties", "error", redact(err))
+		s.log.Debug("event hubs properties", "error", secret.RedactError(err))
 	}
 }
