@@ -138,4 +138,3 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 		t.Fatalf("New(defaults) = %v", err)
 	}
 }
-
