@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of sspr-exporter, installing what the tests need first:
 # the real servers (Apache Kafka, Azurite, the Event Hubs emulator's
-# packages, kcat) through scripts/deps/*.sh, then the checks:
+# packages, kcat, Elasticsearch 8.19 and 9.5 and OpenSearch 2.19 nodes)
+# through scripts/deps/*.sh, then the checks:
 # gofmt, go vet, staticcheck, the unit and integration tests with -race,
 # a short fuzzing run of every decoder, the release build, and the
 # README's sample run.

@@ -31,7 +31,7 @@ type checkResult struct {
 // prints one line per check: OK, or FAIL with what to fix.
 func CheckCmd(ctx context.Context, args []string, std Std) error {
 	fs := newFlags("check", "check --config FILE\n\nValidates the config, then tries every configured endpoint (input files, Event\nHubs and the checkpoint container, Elasticsearch and its templates, Kafka and\nits topics) and prints one line per check. Exit status 0 only when all pass.", std)
-	cfgPath := fs.String("config", "", "config file (required)")
+	cfgPath := fs.String("config", "", configUsage)
 	timeout := fs.Duration("timeout", 30*time.Second, "time each endpoint check may take")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -36,9 +36,10 @@ type Config struct {
 	// ShutdownTimeout bounds how long the server waits for requests in
 	// progress when it stops.
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
-	// LogRepeatInterval: identical log records (same level, message and
-	// component) are written at most once per interval, then summarised
-	// as "repeated N times". Zero turns rate limiting off.
+	// LogRepeatInterval: records of one event (same level, message and
+	// identifying attributes; see internal/telemetry/logging/ratelimit.go)
+	// are written at most once per interval, then summarised as "repeated
+	// N times". Zero turns rate limiting off.
 	LogRepeatInterval time.Duration `toml:"log_repeat_interval"`
 }
 
