@@ -59,7 +59,7 @@ func TestRedriveEveryShape(t *testing.T) {
 	}
 	input := strings.Join([]string{
 		"not json {", // 1: invalid JSON
-		`{"records":[` + rec("x") + `, "oops", []]}`, // 2: a document, two non-objects (one of them [])
+		`{"records":[` + rec("x") + `, "oops", []]}`, // 2: a document, a non-object, an empty array
 		`{"records":{"a":1}}`,                        // 3: a broken envelope
 		noTime,                                       // 4: normalize, no time
 		noAction,                                     // 5: normalize, no action
@@ -84,7 +84,7 @@ addresses = ["`+es.URL()+`"]
 		t.Fatalf("first replay: exit %d: %s", r.code, r.stderr)
 	}
 	first := readDL(t, dl1)
-	wantFirst := map[string]int{"invalid_json": 2, "not_object": 2, "bad_envelope": 1, "no_time": 1, "normalize": 1, "too_large": 1, "sink_rejected": 1}
+	wantFirst := map[string]int{"invalid_json": 2, "not_object": 1, "empty": 1, "bad_envelope": 1, "no_time": 1, "normalize": 1, "too_large": 1, "sink_rejected": 1}
 	gotFirst := map[string]int{}
 	for _, l := range first {
 		gotFirst[l.reason()]++

@@ -24,6 +24,8 @@ func kindOf(err error) string {
 		return "not-object"
 	case errors.Is(err, ErrTooDeep):
 		return "too-deep"
+	case errors.Is(err, ErrNoRecords):
+		return "no-records"
 	}
 	return "other: " + err.Error()
 }
@@ -133,9 +135,19 @@ func (g *genState) element(b *strings.Builder, depth int) {
 		b.WriteString([]string{`1`, `"s"`, `null`, `true`, `-2.5e3`}[g.rng.IntN(5)])
 		g.want = append(g.want, "!not-object")
 	case k < 7:
-		g.array(b, depth+1)
+		g.nested(func() { g.array(b, depth+1) })
 	default:
-		g.envelope(b, depth+1)
+		g.nested(func() { g.envelope(b, depth+1) })
+	}
+}
+
+// nested writes an array or envelope element; one that holds nothing to
+// hand out is an error element of its own.
+func (g *genState) nested(write func()) {
+	before := len(g.want)
+	write()
+	if len(g.want) == before {
+		g.want = append(g.want, "!no-records")
 	}
 }
 

@@ -14,6 +14,10 @@ var ErrNotObject = errors.New("record is not a JSON object")
 // member, so it is a broken envelope, not a record to classify and drop.
 var ErrBadEnvelope = errors.New(`envelope's "records" or "value" member is not an array`)
 
+// ErrNoRecords marks an array or envelope inside a value that holds no
+// element: nothing to hand out, but not nothing to account for.
+var ErrNoRecords = errors.New("nested envelope or array holds no records")
+
 // maxOpenDepth bounds how many envelopes or arrays deep Records opens
 // elements below the top-level value.
 const maxOpenDepth = 8
@@ -27,7 +31,7 @@ type RawRecord struct {
 	Line   int64
 	Offset int // where Data starts within the value's Data
 	// Err is set when the element cannot be a record (ErrNotObject,
-	// ErrBadEnvelope, ErrTooDeep); Data then holds the element for the
+	// ErrBadEnvelope, ErrTooDeep, ErrNoRecords); Data then holds the element for the
 	// dead letter.
 	Err error
 }
@@ -95,6 +99,10 @@ func open(r RawRecord, fn func(RawRecord) error, depth int) error {
 		if r.Data[0] != '{' {
 			r.Err = ErrNotObject
 		}
+		return fn(r)
+	}
+	if (v.kind == '[' || v.envelope) && len(v.elems) == 0 {
+		r.Err = ErrNoRecords
 		return fn(r)
 	}
 	v.Line = r.Line

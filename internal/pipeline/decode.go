@@ -230,6 +230,8 @@ func reasonOf(err error) deadletter.Reason {
 		return deadletter.ReasonNotObject
 	case errors.Is(err, entra.ErrBadEnvelope), errors.Is(err, entra.ErrTooDeep):
 		return deadletter.ReasonBadEnvelope
+	case errors.Is(err, entra.ErrNoRecords):
+		return deadletter.ReasonEmpty
 	}
 	// A *entra.SyntaxError, or any other way a value failed to parse.
 	return deadletter.ReasonInvalidJSON
