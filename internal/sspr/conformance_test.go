@@ -2,6 +2,7 @@ package sspr_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -18,7 +19,13 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+	"github.com/sspr-exporter/sspr-exporter/internal/enrich"
+	"github.com/sspr-exporter/sspr-exporter/internal/enrich/geoip"
+	"github.com/sspr-exporter/sspr-exporter/internal/enrich/geoip/geoiptest"
+	"github.com/sspr-exporter/sspr-exporter/internal/enrich/graph"
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/testdata"
+	"github.com/sspr-exporter/sspr-exporter/internal/testserver/graphapi"
 	"github.com/sspr-exporter/sspr-exporter/schema"
 )
 
@@ -64,6 +71,41 @@ func allDocs(t *testing.T) []producedDoc {
 	}
 	if len(out) == 0 {
 		t.Fatal("no documents from the test data")
+	}
+	return append(out, enriched(t, out)...)
+}
+
+// enriched returns a copy of every document as the enrichers make it:
+// GeoIP fields from test databases covering the documentation ranges the
+// records use, groups and roles from a Microsoft Graph double that knows
+// every target user.
+func enriched(t *testing.T, docs []producedDoc) []producedDoc {
+	t.Helper()
+	city, asn := geoiptest.Sample(t, t.TempDir())
+	srv := graphapi.New(t)
+	for _, p := range docs {
+		if id := p.doc.User.Target.ID; id != "" {
+			srv.AddUser(graphapi.User{ID: id, Groups: []graphapi.Group{{ID: "g-" + id, DisplayName: "Staff"}, {ID: "g-all", DisplayName: "All users"}, {ID: "g-hidden"}}, Roles: []graphapi.Role{{ID: "r1", DisplayName: "Helpdesk Administrator"}}})
+		}
+	}
+	gcfg := graph.DefaultConfig()
+	gcfg.TenantID, gcfg.ClientID, gcfg.ClientSecret = graphapi.TenantID, graphapi.ClientID, secret.New(graphapi.ClientSecret)
+	gcfg.AuthorityHost, gcfg.Endpoint, gcfg.DisableInstanceDiscovery = srv.URL(), srv.URL(), true
+	gcfg.CAFile = srv.CAFile(t, t.TempDir())
+	gcfg.MaxWait = time.Minute // a bound: each batch returns once Graph answered
+	set, err := enrich.New(geoip.Config{CityDatabase: city, ASNDatabase: asn}, &gcfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = set.Close(context.Background()) }()
+	batch := make([]ecs.Event, len(docs))
+	for i, p := range docs {
+		batch[i] = p.doc
+	}
+	set.Enrich(batch)
+	out := make([]producedDoc, len(docs))
+	for i, p := range docs {
+		out[i] = producedDoc{from: "enriched/" + p.from, doc: batch[i]}
 	}
 	return out
 }
@@ -373,6 +415,8 @@ func TestECSConformance(t *testing.T) {
 	for _, want := range []string{
 		"@timestamp", "event.reason", "event.original", "user.target.name", "related.ip", "source.ip", "user_agent.original", "cloud.account.id",
 		"azure.auditlogs.additional_details.User-Agent", "azure.auditlogs.initiated_by.app.display_name", "azure.auditlogs.target_resources.0.modified_properties.0.new_value",
+		"source.geo.city_name", "source.geo.country_iso_code", "source.geo.country_name", "source.geo.region_iso_code", "source.geo.region_name", "source.geo.location",
+		"source.as.number", "source.as.organization.name", "user.target.group.id", "user.target.group.name", "user.target.roles",
 		"entra.sspr.initiator", "entra.sspr.step", "entra.sspr.method", "entra.sspr.blocked", "entra.sspr.flow.id", "entra.sspr.writeback",
 	} {
 		if !seen[want] {
