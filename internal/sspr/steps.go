@@ -1,7 +1,7 @@
 package sspr
 
 import (
-	"strings"
+	"bytes"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
 )
@@ -149,24 +149,50 @@ var observedReasons = []reasonEntry{
 }
 
 // reasonKey is the form reasons are matched in.
-func reasonKey(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	s = strings.TrimSuffix(s, ".")
-	return foldString(s)
+func reasonKey(s string) string { return string(appendReasonKey(nil, s)) }
+
+// appendReasonKey appends s to dst with ASCII letters folded, each run of
+// white space made one space, and leading and trailing white space and a
+// final period dropped. It allocates only when dst is too small, so that
+// the lookup of every flow record's reason costs no garbage.
+func appendReasonKey(dst []byte, s string) []byte {
+	start := len(dst)
+	space := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case ' ', '\t', '\n', '\r', '\v', '\f':
+			space = len(dst) > start
+			continue
+		}
+		if space {
+			dst = append(dst, ' ')
+			space = false
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	if n := len(dst); n > start && dst[n-1] == '.' {
+		dst = dst[:n-1]
+	}
+	return dst
 }
 
 // Step returns the step and method a flow record's result reason means,
 // and false when the reason is not one the catalog knows.
 func Step(reason string) (step, method string, ok bool) {
-	k := reasonKey(reason)
-	if k == "" {
+	var buf [256]byte
+	k := appendReasonKey(buf[:0], reason)
+	if len(k) == 0 {
 		return "", "", false
 	}
-	if s, found := reasonSteps[k]; found {
+	if s, found := reasonSteps[string(k)]; found {
 		return s.step, s.method, true
 	}
-	if i := strings.Index(k, ". "); i > 0 {
-		if s, found := reasonSteps[k[:i]]; found {
+	if i := bytes.Index(k, []byte(". ")); i > 0 {
+		if s, found := reasonSteps[string(k[:i])]; found {
 			return s.step, s.method, true
 		}
 	}

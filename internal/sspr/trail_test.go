@@ -331,3 +331,13 @@ func TestCatalogAnchors(t *testing.T) {
 		t.Error("no configuration entry")
 	}
 }
+
+// TestStepNoAllocs: the reason of every flow record is looked up, so the
+// lookup makes no garbage.
+func TestStepNoAllocs(t *testing.T) {
+	for _, r := range []string{"User submitted their user ID", "User does not have a license. You can add a license to the user to resolve this", "Some new wording"} {
+		if n := testing.AllocsPerRun(50, func() { sspr.Step(r) }); n != 0 {
+			t.Errorf("Step(%q): %v allocations, want 0", r, n)
+		}
+	}
+}
