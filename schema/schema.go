@@ -31,7 +31,7 @@ var ECSEventStrict []byte
 
 // Version is the schemas' version annotation; a change to the document
 // shape that a consumer can notice changes it.
-const Version = "1.0.0"
+const Version = "1.1.0"
 
 // ID is the $id of ECSEvent.
 const ID = "https://github.com/sspr-exporter/sspr-exporter/schema/ecs-event.schema.json"

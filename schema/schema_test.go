@@ -181,6 +181,26 @@ func matchEvent(t *testing.T, v variant) {
 	walk = func(path string, typ reflect.Type, node map[string]any) {
 		node = resolve(t, root, node)
 		switch typ.Kind() {
+		case reflect.Pointer:
+			walk(path, typ.Elem(), node)
+		case reflect.Bool:
+			if node["type"] != "boolean" {
+				t.Errorf("%s: schema type %v, want boolean", path, node["type"])
+			}
+		case reflect.Int64:
+			if node["type"] != "integer" {
+				t.Errorf("%s: schema type %v, want integer", path, node["type"])
+			}
+			if node["minimum"] == nil || node["maximum"] == nil {
+				t.Errorf("%s: integer without minimum and maximum", path)
+			}
+		case reflect.Float64:
+			if node["type"] != "number" {
+				t.Errorf("%s: schema type %v, want number", path, node["type"])
+			}
+			if node["minimum"] == nil || node["maximum"] == nil {
+				t.Errorf("%s: number without minimum and maximum", path)
+			}
 		case reflect.String:
 			if node["type"] != "string" {
 				t.Errorf("%s: schema type %v, want string", path, node["type"])
@@ -285,10 +305,21 @@ func full() ecs.Event {
 		},
 		User: ecs.User{
 			ID: "u1", Name: "a@contoso.example", FullName: "A B", Domain: "contoso.example",
-			Target: ecs.TargetUser{ID: "u2", Name: "c@contoso.example", FullName: "C D", Domain: "contoso.example"},
+			Target: ecs.TargetUser{
+				ID: "u2", Name: "c@contoso.example", FullName: "C D", Domain: "contoso.example",
+				Group: ecs.TargetGroup{ID: []string{"g1", "g2"}, Name: []string{"Helpdesk", "Staff"}},
+				Roles: []string{"Helpdesk Administrator"},
+			},
 		},
-		Related:   ecs.Related{User: []string{"u1", "u2"}, IP: []string{"203.0.113.10", "2001:db8::1"}},
-		Source:    ecs.Source{IP: "2001:db8::1"},
+		Related: ecs.Related{User: []string{"u1", "u2"}, IP: []string{"203.0.113.10", "2001:db8::1"}},
+		Source: ecs.Source{
+			IP: "2001:db8::1",
+			Geo: ecs.Geo{
+				CityName: "Montreal", CountryISOCode: "CA", CountryName: "Canada", RegionISOCode: "CA-QC", RegionName: "Quebec",
+				Location: &ecs.GeoPoint{Lat: 45.505918, Lon: -73.61483},
+			},
+			AS: ecs.AS{Number: 64496, Organization: ecs.ASOrganization{Name: "Example AS"}},
+		},
 		Cloud:     ecs.Cloud{Provider: "azure", Account: ecs.CloudAccount{ID: "tenant"}},
 		UserAgent: ecs.UserAgent{Original: "Mozilla/5.0"},
 		Azure: ecs.Azure{
@@ -304,6 +335,10 @@ func full() ecs.Event {
 				}},
 			},
 		},
+		Entra: ecs.Entra{SSPR: ecs.SSPR{
+			Initiator: "user", Step: "method-verified", Method: "mobile-sms", Blocked: true,
+			Flow: ecs.Flow{ID: "c"}, Writeback: "entra-connect",
+		}},
 	}
 }
 
@@ -400,6 +435,20 @@ func TestSchemaRejects(t *testing.T) {
 			obj(obj(m, "azure"), "auditlogs")["target_resources"] = []any{map[string]any{}}
 		},
 		"duplicate category": func(m map[string]any) { obj(m, "event")["category"] = []any{"iam", "iam"} },
+		"latitude out of range": func(m map[string]any) {
+			obj(obj(obj(m, "source"), "geo"), "location")["lat"] = 91
+		},
+		"longitude missing":  func(m map[string]any) { delete(obj(obj(obj(m, "source"), "geo"), "location"), "lon") },
+		"AS number zero":     func(m map[string]any) { obj(obj(m, "source"), "as")["number"] = 0 },
+		"AS number a string": func(m map[string]any) { obj(obj(m, "source"), "as")["number"] = "64496" },
+		"AS number fraction": func(m map[string]any) { obj(obj(m, "source"), "as")["number"] = 1.5 },
+		"empty group list":   func(m map[string]any) { obj(obj(obj(m, "user"), "target"), "group")["name"] = []any{} },
+		"duplicate role":     func(m map[string]any) { obj(obj(m, "user"), "target")["roles"] = []any{"r", "r"} },
+		"unknown initiator":  func(m map[string]any) { obj(obj(m, "entra"), "sspr")["initiator"] = "system" },
+		"step with spaces":   func(m map[string]any) { obj(obj(m, "entra"), "sspr")["step"] = "User submitted their user ID" },
+		"blocked a string":   func(m map[string]any) { obj(obj(m, "entra"), "sspr")["blocked"] = "true" },
+		"unknown writeback":  func(m map[string]any) { obj(obj(m, "entra"), "sspr")["writeback"] = "Microsoft Entra Connect" },
+		"category other":     func(m map[string]any) { obj(m, "event")["category"] = []any{"network"} },
 	}
 	for _, v := range variants {
 		sch := compileVariant(t, v)

@@ -13,6 +13,8 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/config"
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter/kafkadl"
+	"github.com/sspr-exporter/sspr-exporter/internal/enrich"
+	"github.com/sspr-exporter/sspr-exporter/internal/enrich/graph"
 	"github.com/sspr-exporter/sspr-exporter/internal/pipeline"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
@@ -46,8 +48,8 @@ type Exporter struct {
 	closers  []func(context.Context) error
 }
 
-// Close closes the source, the sinks and the dead-letter output, in that
-// order, and returns every error.
+// Close closes the source, the sinks, the dead-letter output and the
+// enrichers, in that order, and returns every error.
 func (e *Exporter) Close(ctx context.Context) error {
 	var errs []error
 	for _, c := range e.closers {
@@ -71,6 +73,14 @@ func Decoder(cfg config.Config) (pipeline.Decoder, error) {
 		Catalog:      cat,
 		Normalize:    sspr.Options{PreserveOriginal: cfg.Decode.PreserveOriginal, DefaultTenantID: cfg.Decode.DefaultTenantID},
 	}, nil
+}
+
+// graphConfig is the Graph enricher's config, nil when it is off.
+func graphConfig(g config.GraphEnrich) *graph.Config {
+	if !g.Enabled {
+		return nil
+	}
+	return &g.Config
 }
 
 // Option changes what Build wires.
@@ -204,6 +214,16 @@ func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telem
 		}
 		ex.closers = append(ex.closers, func(context.Context) error { return dlw.Close() })
 		dl = deadletter.NewNDJSON(dlw)
+	}
+
+	enr, err := enrich.New(cfg.Enrich.GeoIP, graphConfig(cfg.Enrich.Graph), logger.With("component", "enrich"))
+	if err != nil {
+		return nil, fmt.Errorf("enrich.%w", err)
+	}
+	ex.closers = append(ex.closers, enr.Close)
+	dec.Enrich = enr
+	if tel != nil {
+		tel.Metrics.EnrichStatsFrom(enr.Stats)
 	}
 
 	ex.Pipeline = pipeline.New(src, sinks, metrics.DeadLetters(dl, rec), pipeline.Options{

@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter/kafkadl"
+	"github.com/sspr-exporter/sspr-exporter/internal/enrich/geoip"
+	"github.com/sspr-exporter/sspr-exporter/internal/enrich/graph"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/file"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/kafka"
@@ -45,6 +47,7 @@ type Config struct {
 	Input      Input            `toml:"input"`
 	Decode     Decode           `toml:"decode"`
 	Classify   Classify         `toml:"classify"`
+	Enrich     Enrich           `toml:"enrich"`
 	Output     Output           `toml:"output"`
 	DeadLetter DeadLetter       `toml:"dead_letter"`
 	Pipeline   Pipeline         `toml:"pipeline"`
@@ -89,6 +92,19 @@ type Activity struct {
 	Name   string   `toml:"name"`   // activityDisplayName, matched case-insensitively
 	Action string   `toml:"action"` // event.action
 	Type   []string `toml:"type"`   // event.type values
+}
+
+// Enrich is the [enrich] section: what is added to the documents from
+// outside the records.
+type Enrich struct {
+	GeoIP geoip.Config `toml:"geoip"` // off unless a database is named
+	Graph GraphEnrich  `toml:"graph"`
+}
+
+// GraphEnrich is the [enrich.graph] section.
+type GraphEnrich struct {
+	Enabled      bool `toml:"enabled"`
+	graph.Config      // its keys sit directly in the section
 }
 
 // Output is the [output] section: one sub-section per sink. Each has an
@@ -150,6 +166,7 @@ func Default() Config {
 			Kafka:     kafkasource.DefaultConfig(),
 		},
 		Decode: Decode{MaxBodyBytes: 16 << 20},
+		Enrich: Enrich{Graph: GraphEnrich{Config: graph.DefaultConfig()}},
 		Output: Output{
 			File:          file.DefaultConfig(),
 			Elasticsearch: ElasticsearchOutput{Config: elasticsearch.DefaultConfig()},

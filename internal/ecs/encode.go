@@ -1,8 +1,10 @@
 package ecs
 
 import (
+	"math"
 	"math/bits"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -28,13 +30,9 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		dst = append(dst, `,"related":`...)
 		dst = e.Related.appendJSON(dst)
 	}
-	if e.Source != (Source{}) {
-		dst = append(dst, `,"source":{`...)
-		if e.Source.IP != "" {
-			dst = append(dst, `"ip":`...)
-			dst = appendString(dst, e.Source.IP)
-		}
-		dst = append(dst, '}')
+	if !e.Source.isZero() {
+		dst = append(dst, `,"source":`...)
+		dst = e.Source.appendJSON(dst)
 	}
 	if e.Cloud != (Cloud{}) {
 		dst = append(dst, `,"cloud":`...)
@@ -51,6 +49,10 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	if !e.Azure.isZero() {
 		dst = append(dst, `,"azure":`...)
 		dst = e.Azure.appendJSON(dst)
+	}
+	if !e.Entra.isZero() {
+		dst = append(dst, `,"entra":`...)
+		dst = e.Entra.appendJSON(dst)
 	}
 	return append(dst, '}')
 }
@@ -75,6 +77,14 @@ func (o *object) str(dst []byte, k, v string) []byte {
 		return dst
 	}
 	return appendString(o.key(dst, k), v)
+}
+
+// strs appends an omitempty string-slice member.
+func (o *object) strs(dst []byte, k string, v []string) []byte {
+	if len(v) == 0 {
+		return dst
+	}
+	return appendStrings(o.key(dst, k), v)
 }
 
 func (m *EventMeta) appendJSON(dst []byte) []byte {
@@ -108,8 +118,14 @@ func (m *EventMeta) appendJSON(dst []byte) []byte {
 }
 
 func (u *User) isZero() bool {
-	return u.ID == "" && u.Name == "" && u.FullName == "" && u.Domain == "" && u.Target == (TargetUser{})
+	return u.ID == "" && u.Name == "" && u.FullName == "" && u.Domain == "" && u.Target.isZero()
 }
+
+func (t *TargetUser) isZero() bool {
+	return t.ID == "" && t.Name == "" && t.FullName == "" && t.Domain == "" && t.Group.isZero() && t.Roles == nil
+}
+
+func (g *TargetGroup) isZero() bool { return g.ID == nil && g.Name == nil }
 
 func (u *User) appendJSON(dst []byte) []byte {
 	dst = append(dst, '{')
@@ -118,13 +134,93 @@ func (u *User) appendJSON(dst []byte) []byte {
 	dst = o.str(dst, `"name":`, u.Name)
 	dst = o.str(dst, `"full_name":`, u.FullName)
 	dst = o.str(dst, `"domain":`, u.Domain)
-	if t := &u.Target; *t != (TargetUser{}) {
+	if t := &u.Target; !t.isZero() {
 		dst = o.key(dst, `"target":{`)
 		var ot object
 		dst = ot.str(dst, `"id":`, t.ID)
 		dst = ot.str(dst, `"name":`, t.Name)
 		dst = ot.str(dst, `"full_name":`, t.FullName)
 		dst = ot.str(dst, `"domain":`, t.Domain)
+		if g := &t.Group; !g.isZero() {
+			dst = ot.key(dst, `"group":{`)
+			var og object
+			dst = og.strs(dst, `"id":`, g.ID)
+			dst = og.strs(dst, `"name":`, g.Name)
+			dst = append(dst, '}')
+		}
+		dst = ot.strs(dst, `"roles":`, t.Roles)
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+func (s *Source) isZero() bool {
+	return s.IP == "" && s.Geo.isZero() && s.AS == (AS{})
+}
+
+func (s *Source) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	var o object
+	dst = o.str(dst, `"ip":`, s.IP)
+	if g := &s.Geo; !g.isZero() {
+		dst = o.key(dst, `"geo":{`)
+		var og object
+		dst = og.str(dst, `"city_name":`, g.CityName)
+		dst = og.str(dst, `"country_iso_code":`, g.CountryISOCode)
+		dst = og.str(dst, `"country_name":`, g.CountryName)
+		dst = og.str(dst, `"region_iso_code":`, g.RegionISOCode)
+		dst = og.str(dst, `"region_name":`, g.RegionName)
+		if l := g.Location; l != nil {
+			dst = og.key(dst, `"location":{"lat":`)
+			dst = appendFloat(dst, l.Lat)
+			dst = append(dst, `,"lon":`...)
+			dst = appendFloat(dst, l.Lon)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, '}')
+	}
+	if a := &s.AS; *a != (AS{}) {
+		dst = o.key(dst, `"as":{`)
+		var oa object
+		if a.Number != 0 {
+			dst = strconv.AppendInt(oa.key(dst, `"number":`), a.Number, 10)
+		}
+		if a.Organization != (ASOrganization{}) {
+			dst = oa.key(dst, `"organization":{`)
+			var oo object
+			dst = oo.str(dst, `"name":`, a.Organization.Name)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+func (g *Geo) isZero() bool {
+	return g.CityName == "" && g.CountryISOCode == "" && g.CountryName == "" &&
+		g.RegionISOCode == "" && g.RegionName == "" && g.Location == nil
+}
+
+func (e *Entra) isZero() bool { return e.SSPR == (SSPR{}) }
+
+func (e *Entra) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	if s := &e.SSPR; *s != (SSPR{}) {
+		dst = append(dst, `"sspr":{`...)
+		var o object
+		dst = o.str(dst, `"initiator":`, s.Initiator)
+		dst = o.str(dst, `"step":`, s.Step)
+		dst = o.str(dst, `"method":`, s.Method)
+		if s.Blocked {
+			dst = append(o.key(dst, `"blocked":`), "true"...)
+		}
+		if s.Flow != (Flow{}) {
+			dst = o.key(dst, `"flow":{`)
+			var of object
+			dst = of.str(dst, `"id":`, s.Flow.ID)
+			dst = append(dst, '}')
+		}
+		dst = o.str(dst, `"writeback":`, s.Writeback)
 		dst = append(dst, '}')
 	}
 	return append(dst, '}')
@@ -296,6 +392,28 @@ func appendStringMap(dst []byte, m map[string]string) []byte {
 		dst = appendString(dst, pairs[i].v)
 	}
 	return append(dst, '}')
+}
+
+// appendFloat encodes a float64 as encoding/json does: the shortest
+// decimal that reads back to the same value, in exponent form (with a
+// two-digit negative exponent shortened) below 1e-6 and from 1e21. NaN and
+// infinities have no JSON form; callers never hold them (coordinates are
+// range-checked where they are read).
+func appendFloat(dst []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 becomes e-9, as encoding/json writes it.
+		if n := len(dst) - start; n >= 4 && dst[len(dst)-4] == 'e' && dst[len(dst)-3] == '-' && dst[len(dst)-2] == '0' {
+			dst[len(dst)-2] = dst[len(dst)-1]
+			dst = dst[:len(dst)-1]
+		}
+	}
+	return dst
 }
 
 const hexDigits = "0123456789abcdef"

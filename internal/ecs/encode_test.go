@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -253,6 +254,13 @@ func TestAppendJSONEmptyVersusAbsent(t *testing.T) {
 		{name: "only target user", ev: ecs.Event{User: ecs.User{Target: ecs.TargetUser{Domain: "d"}}}, want: `"user":{"target":{"domain":"d"}}`},
 		{name: "only cloud account", ev: ecs.Event{Cloud: ecs.Cloud{Account: ecs.CloudAccount{ID: "t"}}}, want: `"cloud":{"account":{"id":"t"}}`},
 		{name: "only app", ev: ecs.Event{Azure: ecs.Azure{AuditLogs: ecs.AuditLogs{InitiatedBy: ecs.InitiatedBy{App: ecs.App{ServicePrincipalName: "s"}}}}}, want: `"initiated_by":{"app":{"service_principal_name":"s"}}`},
+		{name: "geo point and AS number", ev: ecs.Event{Source: ecs.Source{Geo: ecs.Geo{Location: &ecs.GeoPoint{Lat: 45.505918, Lon: -73.61483}}, AS: ecs.AS{Number: 64496}}}, want: `"source":{"geo":{"location":{"lat":45.505918,"lon":-73.61483}},"as":{"number":64496}}`},
+		{name: "geo point at zero", ev: ecs.Event{Source: ecs.Source{Geo: ecs.Geo{Location: &ecs.GeoPoint{}}}}, want: `"location":{"lat":0,"lon":0}`},
+		{name: "tiny coordinate in exponent form", ev: ecs.Event{Source: ecs.Source{Geo: ecs.Geo{Location: &ecs.GeoPoint{Lat: 1e-7, Lon: -2.5e-10}}}}, want: `"location":{"lat":1e-7,"lon":-2.5e-10}`},
+		{name: "blocked only when true", ev: ecs.Event{Entra: ecs.Entra{SSPR: ecs.SSPR{Blocked: true}}}, want: `"entra":{"sspr":{"blocked":true}}`},
+		{name: "blocked false is absent", ev: ecs.Event{Entra: ecs.Entra{SSPR: ecs.SSPR{Blocked: false}}}, not: `"entra"`},
+		{name: "target groups and roles", ev: ecs.Event{User: ecs.User{Target: ecs.TargetUser{Group: ecs.TargetGroup{Name: []string{"a", "b"}}, Roles: []string{"r"}}}}, want: `"user":{"target":{"group":{"name":["a","b"]},"roles":["r"]}}`},
+		{name: "empty non-nil roles keep the target", ev: ecs.Event{User: ecs.User{Target: ecs.TargetUser{Roles: []string{}}}}, want: `"user":{"target":{}}`},
 		{name: "time is never encoded", ev: ecs.Event{Time: time.Unix(1, 0)}, not: `"Time"`},
 		{name: "map keys sorted and escaped", ev: ecs.Event{Azure: ecs.Azure{AuditLogs: ecs.AuditLogs{AdditionalDetails: map[string]string{
 			"b": "2", "a\"q": "1", "A": "0", "\n": "nl", "é": "e", "\xff": "bad", "\u2028": "ls", "": "empty",
@@ -354,6 +362,20 @@ func (f *filler) fill(tb testing.TB, v reflect.Value) {
 			}
 			v.Set(m)
 		}
+	case reflect.Bool:
+		v.SetBool(f.next()%2 == 1)
+	case reflect.Int64:
+		// Zero, small, negative and extreme values.
+		v.SetInt([]int64{0, 1, 64496, -7, math.MaxInt64, math.MinInt64}[int(f.next())%6])
+	case reflect.Float64:
+		// Zero (both signs), integers, fractions and the ranges where
+		// encoding/json switches to exponent form.
+		v.SetFloat([]float64{0, math.Copysign(0, -1), 1, -90, 180, 45.505918, -73.61483, 1e-7, -1.5e-9, 1e21, 123456789.125, 5e-324}[int(f.next())%12])
+	case reflect.Pointer:
+		if b := f.next(); b%2 == 1 {
+			v.Set(reflect.New(v.Type().Elem()))
+			f.fill(tb, v.Elem())
+		}
 	case reflect.Struct:
 		if v.Type() == reflect.TypeFor[time.Time]() {
 			return
@@ -397,13 +419,13 @@ func jsonPaths(tb testing.TB, t reflect.Type, prefix string, out map[string]bool
 		}
 		path := prefix + name
 		ft := f.Type
-		if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+		if (ft.Kind() == reflect.Slice || ft.Kind() == reflect.Pointer) && ft.Elem().Kind() == reflect.Struct {
 			ft = ft.Elem()
 		}
 		switch ft.Kind() {
 		case reflect.Struct:
 			jsonPaths(tb, ft, path+".", out)
-		case reflect.String, reflect.Map:
+		case reflect.String, reflect.Map, reflect.Bool, reflect.Int64, reflect.Float64:
 			out[path] = true
 		case reflect.Slice:
 			if ft.Elem().Kind() != reflect.String {
@@ -480,6 +502,11 @@ func TestAppendJSONKnowsEveryField(t *testing.T) {
 				}
 				each(v.Field(i), path+"."+v.Type().Field(i).Name)
 			}
+		case reflect.Pointer:
+			v.Set(reflect.New(v.Type().Elem()))
+			checkSame(t, path+" (zero value)", &full)
+			each(v.Elem(), path+"*")
+			v.Set(reflect.Zero(v.Type()))
 		case reflect.Slice:
 			if v.Type().Elem().Kind() == reflect.Struct {
 				v.Set(reflect.MakeSlice(v.Type(), 1, 1))

@@ -23,6 +23,7 @@ type Event struct {
 	Cloud     Cloud     `json:"cloud,omitzero"`
 	UserAgent UserAgent `json:"user_agent,omitzero"`
 	Azure     Azure     `json:"azure,omitzero"`
+	Entra     Entra     `json:"entra,omitzero"`
 	Time      time.Time `json:"-"` // @timestamp as a time, for index bucketing
 }
 
@@ -56,10 +57,21 @@ type User struct {
 
 // TargetUser is user.target: the account whose password or security info changed.
 type TargetUser struct {
-	ID       string `json:"id,omitempty"`
-	Name     string `json:"name,omitempty"`
-	FullName string `json:"full_name,omitempty"`
-	Domain   string `json:"domain,omitempty"`
+	ID       string      `json:"id,omitempty"`
+	Name     string      `json:"name,omitempty"`
+	FullName string      `json:"full_name,omitempty"`
+	Domain   string      `json:"domain,omitempty"`
+	Group    TargetGroup `json:"group,omitzero"`
+	Roles    []string    `json:"roles,omitempty"` // directory roles, from Microsoft Graph
+}
+
+// TargetGroup holds user.target.group.id and .name: the groups the target
+// account is a member of (directly or through other groups), from
+// Microsoft Graph. The two lists are each sorted; they are not paired by
+// position.
+type TargetGroup struct {
+	ID   []string `json:"id,omitempty"`
+	Name []string `json:"name,omitempty"`
 }
 
 // Related holds related.user and related.ip.
@@ -68,9 +80,38 @@ type Related struct {
 	IP   []string `json:"ip,omitempty"`
 }
 
-// Source holds source.ip.
+// Source holds source.ip and where that address is, from GeoIP databases.
 type Source struct {
-	IP string `json:"ip,omitempty"`
+	IP  string `json:"ip,omitempty"`
+	Geo Geo    `json:"geo,omitzero"`
+	AS  AS     `json:"as,omitzero"`
+}
+
+// Geo holds source.geo.*.
+type Geo struct {
+	CityName       string    `json:"city_name,omitempty"`
+	CountryISOCode string    `json:"country_iso_code,omitempty"`
+	CountryName    string    `json:"country_name,omitempty"`
+	RegionISOCode  string    `json:"region_iso_code,omitempty"`
+	RegionName     string    `json:"region_name,omitempty"`
+	Location       *GeoPoint `json:"location,omitempty"`
+}
+
+// GeoPoint is an ECS geo_point as an object.
+type GeoPoint struct {
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
+}
+
+// AS holds source.as.*: the autonomous system the address belongs to.
+type AS struct {
+	Number       int64          `json:"number,omitempty"`
+	Organization ASOrganization `json:"organization,omitzero"`
+}
+
+// ASOrganization holds source.as.organization.name.
+type ASOrganization struct {
+	Name string `json:"name,omitempty"`
 }
 
 // Cloud holds cloud.provider and cloud.account.id (the Entra tenant).
@@ -141,6 +182,28 @@ type ModifiedProperty struct {
 	DisplayName string `json:"display_name,omitempty"`
 	OldValue    string `json:"old_value,omitempty"`
 	NewValue    string `json:"new_value,omitempty"`
+}
+
+// Entra holds the fields under the entra custom namespace.
+type Entra struct {
+	SSPR SSPR `json:"sspr,omitzero"`
+}
+
+// SSPR holds entra.sspr.*: what the audit record means for the password
+// and security-info trail, beyond what ECS fields say.
+type SSPR struct {
+	Initiator string `json:"initiator,omitempty"` // who acted: user (on their own account), admin or app
+	Step      string `json:"step,omitempty"`      // the flow step a progress record reports
+	Method    string `json:"method,omitempty"`    // the verification method the step used
+	Blocked   bool   `json:"blocked,omitempty"`   // the user was blocked from self-service password reset
+	Flow      Flow   `json:"flow,omitzero"`
+	Writeback string `json:"writeback,omitempty"` // which agent wrote an admin reset back on premises
+}
+
+// Flow holds entra.sspr.flow.id: the correlation id shared by every record
+// of one flow.
+type Flow struct {
+	ID string `json:"id,omitempty"`
 }
 
 // Tenant returns the Entra tenant id of the event.

@@ -25,6 +25,16 @@ type Decoder struct {
 	Catalog      *sspr.Catalog
 	Normalize    sspr.Options
 	Now          func() time.Time // dead-letter timestamps
+	// Enrich, when set, adds what the records do not carry (where an
+	// address is, the target user's groups) to each batch's documents.
+	Enrich Enricher
+}
+
+// Enricher adds fields to the documents of one batch in place. It never
+// adds, removes or reorders documents, never fails, and returns within a
+// bounded time: what it cannot learn in that time it leaves out.
+type Enricher interface {
+	Enrich(docs []ecs.Event)
 }
 
 // Result is what one batch of bodies became.
@@ -81,7 +91,15 @@ func (d *Decoder) Decode(bodies []stream.Body) Result {
 	for i := range bodies {
 		d.body(&bodies[i], &res, st)
 	}
+	d.enrich(res.Docs)
 	return res
+}
+
+// enrich applies the Enricher, if any, to a batch's documents.
+func (d *Decoder) enrich(docs []ecs.Event) {
+	if d.Enrich != nil && len(docs) > 0 {
+		d.Enrich.Enrich(docs)
+	}
 }
 
 func (d *Decoder) dead(res *Result, stage string, reason deadletter.Reason, pos stream.Position, err error, payload []byte) {

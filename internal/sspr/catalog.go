@@ -13,32 +13,99 @@ import (
 
 // Activity is a catalog entry: an activityDisplayName and what it becomes.
 type Activity struct {
-	Name   string   `toml:"name"`   // activityDisplayName, matched case-insensitively
-	Action string   `toml:"action"` // event.action
-	Type   []string `toml:"type"`   // event.type
+	Name     string   `toml:"name"`     // activityDisplayName, matched case-insensitively
+	Action   string   `toml:"action"`   // event.action
+	Type     []string `toml:"type"`     // event.type
+	Category string   `toml:"category"` // event.category; empty means iam
+	// Initiator is who acts in this activity whatever the record says
+	// (InitiatorUser or InitiatorAdmin); empty when the record tells (an
+	// initiating user who is the target acts on their own account, another
+	// user is an administrator). An activity initiated by an application
+	// alone always has InitiatorApp.
+	Initiator string `toml:"initiator"`
 }
 
-// ServiceName is the loggedByService value of the SSPR service.
-const ServiceName = "Self-service Password Management"
+// Services that log the activities of the built-in catalog.
+const (
+	ServiceName                  = "Self-service Password Management" // loggedByService of the SSPR service
+	ServiceAuthenticationMethods = "Authentication Methods"
+	ServiceCoreDirectory         = "Core Directory"
+)
 
-// Builtin is the built-in catalog.
+// Event categories of catalog entries.
+const (
+	CategoryIAM           = "iam"
+	CategoryConfiguration = "configuration"
+)
+
+// Initiators: entra.sspr.initiator values.
+const (
+	InitiatorUser  = "user"  // the user acted on their own account
+	InitiatorAdmin = "admin" // someone acted on another user's account, or on the tenant's settings
+	InitiatorApp   = "app"   // an application acted, no user
+)
+
+// Actions the normalization gives a meaning beyond the catalog entry.
+const (
+	ActionProgress = "password-reset-progress"
+	ActionBlocked  = "password-reset-blocked"
+)
+
+// Builtin is the built-in catalog, after Microsoft's audit activity
+// reference (entra-docs docs/identity/monitoring-health/reference-audit-activities.md:
+// the Self-service password management, Authentication Methods and Core
+// Directory tables) and its SSPR reporting page (howto-sspr-reporting.md).
 var Builtin = []Activity{
-	{"Reset password (self-service)", "password-reset", []string{"user", "change"}},
-	{"Self-service password reset flow activity progress", "password-reset-progress", []string{"user", "info"}},
-	{"Blocked from self-service password reset", "password-reset-blocked", []string{"user", "info"}},
-	{"Unlock user account (self-service)", "account-unlock", []string{"user", "change"}},
-	{"Change password (self-service)", "password-change", []string{"user", "change"}},
-	{"Reset password (by admin)", "password-reset-by-admin", []string{"user", "change"}},
-	{"User registered security info", "security-info-registered", []string{"user", "creation"}},
-	{"User deleted security info", "security-info-deleted", []string{"user", "deletion"}},
-	{"User changed default security info", "security-info-default-changed", []string{"user", "change"}},
+	// Self-service Password Management.
+	{Name: "Reset password (self-service)", Action: "password-reset", Type: []string{"user", "change"}, Initiator: InitiatorUser},
+	{Name: "Self-service password reset flow activity progress", Action: ActionProgress, Type: []string{"user", "info"}, Initiator: InitiatorUser},
+	// The heading of the 2017 reporting page spells the progress event so.
+	{Name: "Self-serve password reset flow activity progress", Action: ActionProgress, Type: []string{"user", "info"}, Initiator: InitiatorUser},
+	{Name: "Blocked from self-service password reset", Action: ActionBlocked, Type: []string{"user", "info"}, Initiator: InitiatorUser},
+	{Name: "Unlock user account (self-service)", Action: "account-unlock", Type: []string{"user", "change"}, Initiator: InitiatorUser},
+	{Name: "Change password (self-service)", Action: "password-change", Type: []string{"user", "change"}, Initiator: InitiatorUser},
+	{Name: "Reset password (by admin)", Action: "password-reset-by-admin", Type: []string{"user", "change"}, Initiator: InitiatorAdmin},
+	{Name: "Security info saved for self-service password reset", Action: "security-info-saved", Type: []string{"user", "change"}, Initiator: InitiatorUser},
+	{Name: "User registered for self-service password reset", Action: "sspr-registered", Type: []string{"user", "creation"}, Initiator: InitiatorUser},
+	{Name: "Enable password writeback for directory", Action: "password-writeback-enabled", Type: []string{"change"}, Category: CategoryConfiguration, Initiator: InitiatorAdmin},
+	{Name: "Disable password writeback for directory", Action: "password-writeback-disabled", Type: []string{"change"}, Category: CategoryConfiguration, Initiator: InitiatorAdmin},
+	{Name: "Self-service password reset policy changes", Action: "sspr-policy-changed", Type: []string{"change"}, Category: CategoryConfiguration, Initiator: InitiatorAdmin},
+
+	// Authentication Methods (combined security-info registration).
+	{Name: "User registered security info", Action: "security-info-registered", Type: []string{"user", "creation"}, Initiator: InitiatorUser},
+	{Name: "User deleted security info", Action: "security-info-deleted", Type: []string{"user", "deletion"}, Initiator: InitiatorUser},
+	{Name: "User changed default security info", Action: "security-info-default-changed", Type: []string{"user", "change"}, Initiator: InitiatorUser},
+	{Name: "User updated security info", Action: "security-info-updated", Type: []string{"user", "change"}, Initiator: InitiatorUser},
+	{Name: "User reviewed security info", Action: "security-info-reviewed", Type: []string{"user", "info"}, Initiator: InitiatorUser},
+	{Name: "User canceled security info registration", Action: "security-info-registration-canceled", Type: []string{"user", "info"}, Initiator: InitiatorUser},
+	{Name: "User started security info registration", Action: "security-info-registration-started", Type: []string{"user", "info"}, Initiator: InitiatorUser},
+	{Name: "User registered all required security info", Action: "security-info-registration-completed", Type: []string{"user", "creation"}, Initiator: InitiatorUser},
+	{Name: "user started password reset", Action: "password-reset-started", Type: []string{"user", "info"}, Initiator: InitiatorUser},
+	{Name: "User started password change", Action: "password-change-started", Type: []string{"user", "info"}, Initiator: InitiatorUser},
+	{Name: "Admin registered security info", Action: "admin-security-info-registered", Type: []string{"user", "creation"}, Initiator: InitiatorAdmin},
+	{Name: "Admin updated security info", Action: "admin-security-info-updated", Type: []string{"user", "change"}, Initiator: InitiatorAdmin},
+	{Name: "Admin deleted security info", Action: "admin-security-info-deleted", Type: []string{"user", "deletion"}, Initiator: InitiatorAdmin},
+	{Name: "Admin started password reset", Action: "password-reset-by-admin-started", Type: []string{"user", "info"}, Initiator: InitiatorAdmin},
+
+	// Core Directory: the directory's own record of the password change,
+	// whoever made it, so the record says who acted.
+	{Name: "Reset user password", Action: "password-reset-by-admin", Type: []string{"user", "change"}},
+	{Name: "Change user password", Action: "password-change", Type: []string{"user", "change"}},
+	{Name: "Set force change user password", Action: "password-force-change", Type: []string{"user", "change"}},
 }
 
 // otherTypes is event.type for other activities of the SSPR service.
 var otherTypes = []string{"user", "info"}
 
-// iamTypes are the event.type values ECS expects with event.category iam.
-var iamTypes = []string{"admin", "change", "creation", "deletion", "group", "info", "user"}
+// expectedTypes are the event.type values ECS expects with each
+// event.category a catalog entry may have (ecs_flat.yml,
+// event.category allowed_values expected_event_types).
+var expectedTypes = map[string][]string{
+	CategoryIAM:           {"admin", "change", "creation", "deletion", "group", "info", "user"},
+	CategoryConfiguration: {"access", "change", "creation", "deletion", "info"},
+}
+
+var initiators = []string{InitiatorUser, InitiatorAdmin, InitiatorApp}
 
 var actionRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
@@ -81,13 +148,24 @@ func ValidateActivity(a Activity) error {
 	if !actionRE.MatchString(a.Action) {
 		return fmt.Errorf("action: %q must be lowercase letters and digits joined by '-'", a.Action)
 	}
+	category := a.Category
+	if category == "" {
+		category = CategoryIAM
+	}
+	allowed, ok := expectedTypes[category]
+	if !ok {
+		return fmt.Errorf("category: %q must be %s or %s", a.Category, CategoryIAM, CategoryConfiguration)
+	}
 	if len(a.Type) == 0 {
 		return fmt.Errorf("type: must list at least one event type")
 	}
 	for _, t := range a.Type {
-		if !slices.Contains(iamTypes, t) {
-			return fmt.Errorf("type: %q is not an ECS event type for category iam (%s)", t, strings.Join(iamTypes, ", "))
+		if !slices.Contains(allowed, t) {
+			return fmt.Errorf("type: %q is not an ECS event type for category %s (%s)", t, category, strings.Join(allowed, ", "))
 		}
+	}
+	if a.Initiator != "" && !slices.Contains(initiators, a.Initiator) {
+		return fmt.Errorf("initiator: %q must be empty or one of %s", a.Initiator, strings.Join(initiators, ", "))
 	}
 	return nil
 }

@@ -142,7 +142,7 @@ func projectInputs(t testing.TB) []input {
 	t.Helper()
 	root := testdata.Project(t)
 	var out []input
-	for _, sub := range []string{"sspr", "entra", "sample", "shapes"} {
+	for _, sub := range []string{"sspr", "entra", "sample", "shapes", "trail"} {
 		out = append(out, loadDir(t, "project/"+sub, filepath.Join(root, sub))...)
 	}
 	return out
@@ -417,8 +417,9 @@ type goldenFile struct {
 	golden string // base name under testdata/golden
 }
 
-// goldenFiles are the SSPR set and every file of testdata/shapes that holds
-// SSPR events; a shape's golden file is named shapes-<base>.ndjson.
+// goldenFiles are the SSPR set, every file of testdata/shapes that holds
+// SSPR events (golden file shapes-<base>.ndjson) and every file of
+// testdata/trail (trail-<base>.ndjson).
 func goldenFiles(t testing.TB) []goldenFile {
 	t.Helper()
 	var out []goldenFile
@@ -429,6 +430,9 @@ func goldenFiles(t testing.TB) []goldenFile {
 		if shapeExpect[name].sspr > 0 {
 			out = append(out, goldenFile{filepath.Join(shapesDir(t), name), "shapes-" + strings.TrimSuffix(name, filepath.Ext(name)) + ".ndjson"})
 		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(trailExpect)) {
+		out = append(out, goldenFile{filepath.Join(trailDir(t), name), "trail-" + strings.TrimSuffix(name, filepath.Ext(name)) + ".ndjson"})
 	}
 	return out
 }

@@ -79,9 +79,13 @@ func Normalize(raw []byte, r *entra.Record, act Activity, opts Options) (ecs.Eve
 		}
 		return ecs.Event{}, fmt.Errorf("activity name %q has no ASCII letter or digit to make an action from", name)
 	}
+	category := act.Category
+	if category == "" {
+		category = CategoryIAM
+	}
 	ev.Event = ecs.EventMeta{
 		Kind:     "event",
-		Category: []string{"iam"},
+		Category: []string{category},
 		Type:     slices.Clone(act.Type),
 		Action:   act.Action,
 		Outcome:  outcome(string(e.Result)),
@@ -189,16 +193,91 @@ func Normalize(raw []byte, r *entra.Record, act Activity, opts Options) (ecs.Eve
 	}
 
 	if ev.Event.ID == "" {
+		// Hashed before the meaning is added, so that a record without an
+		// id keeps the id earlier versions gave it.
 		id, err := contentID(&ev)
 		if err != nil {
 			return ecs.Event{}, err
 		}
 		ev.Event.ID = id
 	}
+	ev.Entra.SSPR = meaning(&ev, act, e)
 	if opts.PreserveOriginal {
 		ev.Event.Original = string(raw)
 	}
 	return ev, nil
+}
+
+// meaning is what the record says for the password and security-info
+// trail: who acted, the flow step and method, a block, the flow and the
+// writeback agent. It sets event.outcome for blocks, which Microsoft logs
+// with result Success (the block itself succeeded).
+func meaning(ev *ecs.Event, act Activity, e *entra.Audit) ecs.SSPR {
+	m := ecs.SSPR{
+		Initiator: initiator(act, e, &ev.User),
+		Flow:      ecs.Flow{ID: ev.Azure.CorrelationID},
+		Writeback: writeback(e.AdditionalDetails.Get("OnPremisesAgent")),
+	}
+	if hasSteps(act.Action) {
+		m.Step, m.Method, _ = Step(ev.Event.Reason)
+	}
+	if act.Action == ActionBlocked || m.Step == StepBlocked {
+		m.Blocked = true
+		ev.Event.Outcome = "failure"
+	}
+	return m
+}
+
+// initiator says who acted: an application when no user initiated the
+// activity, else what the catalog entry says, else whether the initiating
+// user is the target (acting on their own account) or someone else.
+func initiator(act Activity, e *entra.Audit, u *ecs.User) string {
+	if e.InitiatedBy.User == nil && e.InitiatedBy.App != nil {
+		return InitiatorApp
+	}
+	if act.Initiator != "" {
+		return act.Initiator
+	}
+	t := &u.Target
+	switch {
+	case u.ID != "" && t.ID != "":
+		if strings.EqualFold(u.ID, t.ID) {
+			return InitiatorUser
+		}
+		return InitiatorAdmin
+	case u.Name != "" && t.Name != "":
+		if strings.EqualFold(u.Name, t.Name) {
+			return InitiatorUser
+		}
+		return InitiatorAdmin
+	}
+	return InitiatorUser
+}
+
+// Writeback agents: entra.sspr.writeback values.
+const (
+	WritebackNone         = "none"          // a cloud-only reset
+	WritebackEntraConnect = "entra-connect" // written back by the Microsoft Entra Connect agent
+	WritebackCloudSync    = "cloud-sync"    // written back by the Microsoft Entra Cloud Sync agent
+)
+
+// writeback maps the OnPremisesAgent detail of an admin reset, whose
+// values the SSPR reporting page lists as None, Microsoft Entra Connect
+// and CloudSync; the product's former names (Azure AD Connect, Azure
+// Active Directory Connect) are the same agent. Other values give none.
+func writeback(agent string) string {
+	k := strings.Join(strings.Fields(foldString(agent)), " ")
+	switch {
+	case k == "":
+		return ""
+	case k == "none":
+		return WritebackNone
+	case k == "cloudsync" || k == "cloud sync" || strings.HasSuffix(k, " cloud sync") || strings.HasSuffix(k, " cloudsync"):
+		return WritebackCloudSync
+	case strings.HasSuffix(k, " connect") && (strings.Contains(k, "entra") || strings.Contains(k, "azure") || strings.Contains(k, "aad")):
+		return WritebackEntraConnect
+	}
+	return ""
 }
 
 // outcome maps the audit result to event.outcome.
