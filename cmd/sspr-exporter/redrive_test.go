@@ -54,7 +54,7 @@ func TestRedriveEveryShape(t *testing.T) {
 	noTime := strings.Replace(strings.Replace(rec("nt"), `"time":"2026-11-02T08:00:08Z",`, "", 1), `"activityDateTime":"2026-11-02T08:00:08.5+00:00",`, "", 1)
 	noAction := strings.Replace(rec("na"), `"Reset password (self-service)"`, `"✓✓✓"`, 1)
 	big := `{"records":[` + strings.Repeat(rec("b")+",", 5) + rec("b") + `]}`
-	if len(big) <= 2000 {
+	if len(big) <= 2200 {
 		t.Fatalf("the too-large value has %d bytes", len(big))
 	}
 	input := strings.Join([]string{
@@ -80,7 +80,7 @@ enabled = true
 addresses = ["`+es.URL()+`"]
 `)
 	dl1 := filepath.Join(dir, "dl1.ndjson")
-	if r := exec(t, "", "replay", "--config", cfg, "--max-body-bytes", "2000", "--dead-letter", dl1, in); r.code != 0 {
+	if r := exec(t, "", "replay", "--config", cfg, "--max-body-bytes", "2200", "--dead-letter", dl1, in); r.code != 0 {
 		t.Fatalf("first replay: exit %d: %s", r.code, r.stderr)
 	}
 	first := readDL(t, dl1)
@@ -133,7 +133,7 @@ addresses = ["`+es.URL()+`"]
 	total := len(first) + 4
 
 	dl2 := filepath.Join(dir, "dl2.ndjson")
-	r := exec(t, "", "replay", "--max-body-bytes", "2000", "--dead-letter", dl2, replayIn)
+	r := exec(t, "", "replay", "--max-body-bytes", "2200", "--dead-letter", dl2, replayIn)
 	if r.code != 0 {
 		t.Fatalf("re-drive: exit %d: %s", r.code, r.stderr)
 	}

@@ -138,6 +138,7 @@ func TestLoadFile(t *testing.T) {
 		Pipeline:   Pipeline{MaxInFlight: 8, ShutdownGrace: time.Minute},
 		Log:        Log{Level: "debug", Format: "json"},
 		Telemetry:  def.Telemetry,
+		Enrich:     def.Enrich,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)

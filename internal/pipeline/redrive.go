@@ -46,6 +46,7 @@ func (r Redriver) Decode(bodies []stream.Body) Result {
 		}
 		r.Decoder.body(b, &res, st)
 	}
+	r.Decoder.enrich(res.Docs)
 	return res
 }
 
