@@ -1,7 +1,6 @@
 package elasticsearch
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,13 +10,14 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/bulk"
+	"github.com/sspr-exporter/sspr-exporter/internal/stream"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
 )
 
@@ -90,20 +90,6 @@ func TestOverlongIDsAreStoredUnderAStableHash(t *testing.T) {
 	}
 }
 
-// encodeRaw builds a chunk the way Write does, but with the ids as given:
-// what a request with over-long ids looks like to a node.
-func encodeRaw(cfg Config, docs []ecs.Event, ids []string) chunk {
-	c := chunk{buf: &bytes.Buffer{}}
-	for i := range docs {
-		start := c.buf.Len()
-		writeAction(c.buf, IndexName(cfg.Index.Prefix, cfg.Index.Granularity, docs[i].Time), ids[i])
-		c.buf.Write(docs[i].AppendJSON(nil))
-		c.buf.WriteByte('\n')
-		c.items = append(c.items, item{doc: i, start: start, end: c.buf.Len()})
-	}
-	return c
-}
-
 // A bulk request Elasticsearch refuses as a whole (400) is halved until
 // the document that causes it is alone; that document is rejected (and
 // dead-lettered by the pipeline), everything else is stored.
@@ -118,15 +104,21 @@ func TestRefusedRequestIsSplitDownToTheDocument(t *testing.T) {
 	ids[3], ids[11] = strings.Repeat("3", 600), strings.Repeat("b", 513)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res := s.sendChunk(ctx, encodeRaw(cfg, docs, ids))
-	if res.err != nil {
-		t.Fatalf("sendChunk: %v (rejected %d)", res.err, len(res.rejected))
+	// The ids go as given, not hashed: what a request with over-long ids
+	// looks like to a node.
+	raw := make([]bulk.RawDoc, len(docs))
+	for i := range docs {
+		raw[i] = bulk.RawDoc{Index: IndexName(cfg.Index.Prefix, cfg.Index.Granularity, docs[i].Time), ID: ids[i], Source: docs[i].AppendJSON(nil)}
 	}
-	sort.Slice(res.rejected, func(a, b int) bool { return res.rejected[a].Index < res.rejected[b].Index })
-	if len(res.rejected) != 2 || res.rejected[0].Index != 3 || res.rejected[1].Index != 11 {
-		t.Fatalf("rejected %+v, want documents 3 and 11", res.rejected)
+	err := s.WriteRaw(ctx, raw)
+	rej, ok := stream.AsRejected(err)
+	if !ok {
+		t.Fatalf("WriteRaw: %v, want the two documents rejected", err)
 	}
-	for _, r := range res.rejected {
+	if len(rej.Docs) != 2 || rej.Docs[0].Index != 3 || rej.Docs[1].Index != 11 {
+		t.Fatalf("rejected %+v, want documents 3 and 11", rej.Docs)
+	}
+	for _, r := range rej.Docs {
 		var ie *ItemError
 		if !errors.As(r.Err, &ie) || ie.Status != 400 || ie.Type != "action_request_validation_exception" || !strings.Contains(ie.Reason, "is too long") {
 			t.Errorf("rejection of %d: %#v", r.Index, r.Err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/bulk"
 	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
 )
@@ -118,7 +119,7 @@ func TestTemplatesUseParseOriginationDate(t *testing.T) {
 		if suffix[0] != '-' || suffix[5] != '.' || suffix[8] != '.' {
 			t.Errorf("%s: %s does not end with -yyyy.MM.dd", g, name)
 		}
-		if !globMatch("entra-sspr-*", name) {
+		if !bulk.GlobMatch("entra-sspr-*", name) {
 			t.Errorf("%s is not covered by the template pattern", name)
 		}
 	}

@@ -17,29 +17,6 @@ import (
 
 var nov = time.Date(2026, 11, 14, 9, 30, 0, 0, time.UTC)
 
-func TestIndexName(t *testing.T) {
-	cases := []struct {
-		gran string
-		at   time.Time
-		want string
-	}{
-		{Month, nov, "entra-sspr-2026.11.01"},
-		{Month, time.Date(2026, 11, 30, 23, 59, 59, 999, time.UTC), "entra-sspr-2026.11.01"},
-		{Month, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), "entra-sspr-2026.12.01"},
-		// The bucket is the UTC date, whatever zone the time carries.
-		{Month, time.Date(2026, 12, 1, 0, 30, 0, 0, time.FixedZone("CET", 3600)), "entra-sspr-2026.11.01"},
-		{Day, nov, "entra-sspr-2026.11.14"},
-		{Year, nov, "entra-sspr-2026.01.01"},
-		{Month, time.Date(999, 2, 3, 0, 0, 0, 0, time.UTC), "entra-sspr-0999.02.01"},
-		{Day, time.Date(7, 2, 3, 0, 0, 0, 0, time.UTC), "entra-sspr-0007.02.03"},
-	}
-	for _, c := range cases {
-		if got := IndexName("entra-sspr", c.gran, c.at); got != c.want {
-			t.Errorf("IndexName(%s, %v) = %s, want %s", c.gran, c.at, got, c.want)
-		}
-	}
-}
-
 func TestHappyPath(t *testing.T) {
 	d, cfg := setupDouble(t)
 	cfg.Bulk.MaxDocs = 400
