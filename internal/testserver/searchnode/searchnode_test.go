@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,8 +16,6 @@ import (
 	"testing"
 
 	"github.com/elastic/go-elasticsearch/v8"
-
-	"github.com/sspr-exporter/sspr-exporter/internal/testdata"
 )
 
 func TestMain(m *testing.M) { os.Exit(Main(m)) }
@@ -132,7 +131,7 @@ func TestSharedOneAtATime(t *testing.T) {
 func TestStartFailureSaysWhy(t *testing.T) {
 	inst, err := OpenSearch2.installation()
 	if err != nil {
-		testdata.Missing(t, "search node unavailable: %v", err)
+		unavailable(t, "search node unavailable: %v", err)
 	}
 	dir := t.TempDir()
 	n := newNode(OpenSearch2, inst, filepath.Join(dir, "home"), filepath.Join(dir, "node.log"), []Option{Setting("no.such.setting", "x")})
@@ -360,4 +359,60 @@ func logMemory(t *testing.T, n *Node) {
 		}
 	}
 	t.Logf("%s (started in %v): resident %s, peak %s", n.Engine(), n.StartTime(), mem["VmRSS"], mem["VmHWM"])
+}
+
+// recorder is a testing.TB that notes a failure or a skip instead of
+// acting on it; the calling goroutine ends as with the real ones.
+type recorder struct {
+	testing.TB
+	failed, skipped bool
+	msg             string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.failed, r.msg = true, fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+func (r *recorder) Skipf(format string, args ...any) {
+	r.skipped, r.msg = true, fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// run calls f with r on a goroutine of its own, as the testing package
+// runs a test, and waits for it.
+func (r *recorder) run(f func(testing.TB)) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(r)
+	}()
+	<-done
+}
+
+// TestRequiredServersFail checks that with SSPR_REQUIRE_SERVERS=1 (or
+// CI=true) an engine that is not there fails the test with the reason
+// instead of skipping it, whatever SSPR_SHARED_TESTDATA says; without
+// either, it is a skip.
+func TestRequiredServersFail(t *testing.T) {
+	t.Setenv("SSPR_TEST_CACHE", t.TempDir())
+	t.Setenv("SSPR_SHARED_TESTDATA", "")
+	for _, c := range []struct {
+		env, val string
+		fail     bool
+	}{{"SSPR_REQUIRE_SERVERS", "1", true}, {"CI", "true", true}, {"SSPR_REQUIRE_SERVERS", "", false}} {
+		t.Setenv("SSPR_REQUIRE_SERVERS", "")
+		t.Setenv("CI", "")
+		t.Setenv(c.env, c.val)
+		for _, start := range []func(testing.TB){
+			func(tb testing.TB) { Start(tb, ES8) },
+			func(tb testing.TB) { Shared(tb, ES8) },
+		} {
+			r := &recorder{TB: t}
+			r.run(start)
+			if r.failed != c.fail || r.skipped == c.fail || !strings.Contains(r.msg, DepsScript) {
+				t.Errorf("%s=%q: failed %v, skipped %v (%q); want failed %v, naming %s", c.env, c.val, r.failed, r.skipped, r.msg, c.fail, DepsScript)
+			}
+		}
+	}
 }
