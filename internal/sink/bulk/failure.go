@@ -41,9 +41,10 @@ type Failure struct {
 	Type   string // the engine's error type; "" when the body is not its error envelope
 	Reason string // type, reason and cause, as the engine wrote them
 	Desc   string // "HTTP <status>" and the reason, or the start of the body
-	// Status is the "status" member of the error envelope (0 without one):
-	// the engines repeat the HTTP status there, a proxy's page does not.
-	Status int
+	// Envelope reports that the body is the engines' error envelope with
+	// the answer's own status repeated in it, as nodes write it and a
+	// proxy's page does not.
+	Envelope bool
 }
 
 // DescribeFailure reads the error envelope of a failed answer. The body
@@ -65,7 +66,7 @@ func DescribeFailure(status int, body io.Reader, red *secret.Redactor) Failure {
 			}
 		}
 	}
-	f := Failure{Desc: fmt.Sprintf("HTTP %d", status), Status: env.Status}
+	f := Failure{Desc: fmt.Sprintf("HTTP %d", status), Envelope: e.Type != "" && env.Status == status}
 	if e.Type != "" {
 		f.Type, f.Reason = red.Redact(e.Type), red.Redact(e.String())
 		f.Desc += " " + f.Reason

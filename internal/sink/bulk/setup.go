@@ -169,6 +169,13 @@ func (ad Admin) Problems(ctx context.Context, assets []Asset) ([]string, error) 
 	return problems, nil
 }
 
+// Installed reports whether the cluster holds a and whether what it holds
+// is what this version installs.
+func (ad Admin) Installed(ctx context.Context, a Asset) (found, current bool, err error) {
+	cur, err := ad.installed(ctx, a, false)
+	return cur.found, cur.found && cur.hash == a.Hash, err
+}
+
 // Get sends a GET of path.
 func (ad Admin) Get(ctx context.Context, path string) (*http.Response, error) {
 	return ad.Client.Do(ctx, Request{Method: http.MethodGet, Path: path})
