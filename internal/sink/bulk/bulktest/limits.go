@@ -131,4 +131,3 @@ func coordinatingBytes(t testing.TB, url string) int {
 	}
 	return n
 }
-
