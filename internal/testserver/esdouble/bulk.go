@@ -44,13 +44,15 @@ func (d *Double) bulk(w http.ResponseWriter, r *http.Request, defIndex string, b
 		d.failCount--
 		d.stats.FailedRequests++
 		typ, reason := statusType(d.failStatus)
-		writeError(w, d.failStatus, typ, reason)
+		writeError(w, d.failStatus, d.engineType(typ), reason)
 		return
 	}
 	if d.maxContent > 0 && len(body) > d.maxContent {
 		d.stats.FailedRequests++
-		// A node refuses an oversized body before parsing it, with no body.
+		// A node refuses an oversized body before parsing it, with neither
+		// a body nor headers.
 		w.Header().Del("Content-Type")
+		w.Header().Del("X-Elastic-Product")
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
 		return
 	}
@@ -83,6 +85,9 @@ func (d *Double) bulk(w http.ResponseWriter, r *http.Request, defIndex string, b
 	resp := bulkResponse{Items: []map[string]bulkItem{}}
 	for _, a := range acts {
 		item := d.applyItem(a.op, a.meta, a.src)
+		for e := item.Error; e != nil; e = e.CausedBy {
+			e.Type = d.engineType(e.Type)
+		}
 		d.stats.BulkItems++
 		switch {
 		case item.Status == 201:
@@ -147,6 +152,21 @@ func parseBulk(body []byte, defIndex string) ([]bulkAction, string) {
 		acts = append(acts, ba)
 	}
 	return acts, ""
+}
+
+// openSearchTypes are OpenSearch's names of the error types that
+// Elasticsearch renamed after the fork.
+var openSearchTypes = map[string]string{
+	"document_parsing_exception":      "mapper_parsing_exception",
+	"es_rejected_execution_exception": "rejected_execution_exception",
+}
+
+// engineType is the error type t as the double's engine names it.
+func (d *Double) engineType(t string) string {
+	if o, ok := openSearchTypes[t]; ok && d.opts.OpenSearch {
+		return o
+	}
+	return t
 }
 
 // MaxIDBytes is Elasticsearch's limit on an _id, in bytes of UTF-8.
@@ -229,6 +249,9 @@ func (d *Double) applyItem(op string, meta actionMeta, src []byte) bulkItem {
 		}
 		ix = &index{name: meta.Index, uuid: d.newUUID(), docs: map[string]json.RawMessage{}, mapping: d.resolveMapping(meta.Index)}
 		d.indices[meta.Index] = ix
+		if d.opts.ISM {
+			d.manageNew(meta.Index)
+		}
 	}
 	if op == "delete" || op == "update" {
 		return d.itemError(meta, ix.uuid, 400, "illegal_argument_exception", "the double supports only create and index actions")

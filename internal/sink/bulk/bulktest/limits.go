@@ -57,18 +57,7 @@ func oversizedSplit(t *testing.T, out Output, url string) {
 func tooManyRequests(t *testing.T, out Output, url string) {
 	const prefix = "ct-busy"
 	out.Setup(t, url, prefix)
-	MustCall(t, url, http.MethodPut, "/ct-hold", `{"settings":{"number_of_shards":1,"number_of_replicas":1}}`, http.StatusOK)
-	var hold strings.Builder
-	for i := range 40 {
-		fmt.Fprintf(&hold, `{"create":{"_index":"ct-hold","_id":"h%d"}}`+"\n"+`{"pad":%q}`+"\n", i, strings.Repeat("p", 900))
-	}
-	held := make(chan int, 1)
-	go func() {
-		st, _ := Call(t, url, http.MethodPost, "/_bulk?wait_for_active_shards=all&timeout=3m", hold.String())
-		held <- st
-	}()
-	WaitFor(t, "the holding request to take the indexing memory", func() bool { return coordinatingBytes(t, url) >= 32<<10 })
-
+	release := HoldIndexingMemory(t, url)
 	logs := &syncbuf.Buffer{}
 	o := Options(prefix)
 	o.Limits.MaxBytes, o.Limits.MaxInFlight = 30<<10, 1
@@ -92,18 +81,43 @@ func tooManyRequests(t *testing.T, out Output, url string) {
 	default:
 	}
 
-	MustCall(t, url, http.MethodPut, "/ct-hold/_settings", `{"index":{"number_of_replicas":0}}`, http.StatusOK)
+	release()
 	if err := <-done; err != nil {
 		t.Fatalf("write after the memory was released: %v", err)
-	}
-	if st := <-held; st != http.StatusOK {
-		t.Errorf("the holding request ended with %d", st)
 	}
 	if n := Count(t, url, prefix+"-*"); n != len(docs) {
 		t.Errorf("stored %d of %d", n, len(docs))
 	}
 	if st := s.Stats(); st.Created != int64(len(docs)) || st.Rejected != 0 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// HoldIndexingMemory keeps about 44 KB of the node's indexing memory
+// (of the 64kb of LimitSettings) taken until release is called, so that a
+// bulk request of more than about 20 KB is answered 429 meanwhile. The
+// holding request's writes wait for a replica that a single node cannot
+// have; release tells its index it has none, and waits for the request.
+func HoldIndexingMemory(t testing.TB, url string) (release func()) {
+	t.Helper()
+	MustCall(t, url, http.MethodPut, "/ct-hold", `{"settings":{"number_of_shards":1,"number_of_replicas":1}}`, http.StatusOK)
+	var hold strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&hold, `{"create":{"_index":"ct-hold","_id":"h%d"}}`+"\n"+`{"pad":%q}`+"\n", i, strings.Repeat("p", 900))
+	}
+	held := make(chan int, 1)
+	go func() {
+		st, _ := Call(t, url, http.MethodPost, "/_bulk?wait_for_active_shards=all&timeout=3m", hold.String())
+		held <- st
+	}()
+	WaitFor(t, "the holding request to take the indexing memory", func() bool { return coordinatingBytes(t, url) >= 32<<10 })
+	return func() {
+		t.Helper()
+		MustCall(t, url, http.MethodPut, "/ct-hold/_settings", `{"index":{"number_of_replicas":0}}`, http.StatusOK)
+		if st := <-held; st != http.StatusOK {
+			t.Errorf("the holding request ended with %d", st)
+		}
+		MustCall(t, url, http.MethodDelete, "/ct-hold", "", http.StatusOK)
 	}
 }
 
