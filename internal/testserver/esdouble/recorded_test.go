@@ -25,11 +25,11 @@ const recordedDir = "testdata/recorded"
 // one node (started with bulktest.LimitSettings) per engine; a step with a
 // name is recorded under it.
 type step struct {
-	name                string
-	method, path, body  string
-	onNode              func(t *testing.T, url string) (after func()) // sets the node up to answer as recorded
-	onDouble            func(d *Double)                                // injects the same fault into the double
-	elasticsearchOnly   bool
+	name               string
+	method, path, body string
+	onNode             func(t *testing.T, url string) (after func()) // sets the node up to answer as recorded
+	onDouble           func(d *Double)                               // injects the same fault into the double
+	elasticsearchOnly  bool
 }
 
 // A strict mapping with an ip field: a wrong ip and an unknown field are
@@ -87,15 +87,15 @@ func steps() []step {
 
 // recorded is one request and the node's answer.
 type recorded struct {
-	Engine  string            `json:"engine"`
-	Method  string            `json:"method"`
-	Path    string            `json:"path"`
+	Engine string `json:"engine"`
+	Method string `json:"method"`
+	Path   string `json:"path"`
 	// Request is the request's body, or its first bytes and its size
 	// when it is large.
-	Request      string `json:"request,omitempty"`
-	RequestBytes int    `json:"request_bytes,omitempty"`
-	Status  int               `json:"status"`
-	Headers map[string]string `json:"headers"`
+	Request      string            `json:"request,omitempty"`
+	RequestBytes int               `json:"request_bytes,omitempty"`
+	Status       int               `json:"status"`
+	Headers      map[string]string `json:"headers"`
 	// Body is the answer when it is JSON; Text when it is not (or empty).
 	Body json.RawMessage `json:"body,omitempty"`
 	Text string          `json:"text,omitempty"`
