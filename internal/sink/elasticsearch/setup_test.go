@@ -24,6 +24,7 @@ var update = flag.Bool("update", false, "rewrite deploy/elasticsearch from Asset
 
 const deployDir = "../../../deploy/elasticsearch"
 
+// Double: the ILM API (the test nodes have no ILM plugin); the templates alone are set up on the nodes too.
 func TestSetupIsIdempotent(t *testing.T) {
 	d := esdouble.New()
 	defer d.Close()
@@ -75,6 +76,7 @@ func TestSetupIsIdempotent(t *testing.T) {
 	}
 }
 
+// Double: 403 on demand (no security plugin on the test nodes).
 func TestSetupAndCheckNameTheProblem(t *testing.T) {
 	d := esdouble.New()
 	defer d.Close()
@@ -259,6 +261,7 @@ func TestMappingsCoverEveryEmittedField(t *testing.T) {
 	}
 }
 
+// Double: 401 and 403 on demand, and a node that is down.
 // skip_setup_check skips the template and ILM checks only: Check (what
 // `sspr-exporter check` and the start-up check run) still proves that the
 // node is reachable and takes the credentials.

@@ -456,7 +456,7 @@ func checkValue(field string, fm map[string]any, dynamic string, v any, id strin
 				Reason: fmt.Sprintf("[1:1] object mapping for [%s] tried to parse field [%s] as object, but found a concrete value", field, field)}
 		}
 		return checkObject(field+".", fm, dynamicOf(fm, dynamic), obj, id)
-	case "flattened":
+	case "flattened", "flat_object":
 		return nil
 	case "ip":
 		s, ok := v.(string)

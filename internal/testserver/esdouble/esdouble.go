@@ -45,7 +45,8 @@ type Stats struct {
 	ItemErrors     int // items answered with any other error
 	FailedRequests int // requests answered with an injected or auth error
 	MaxBulkBytes   int // largest _bulk body received
-	AdminPuts      int // ILM policy and template PUTs
+	AdminPuts      int // ILM or ISM policy and template PUTs
+	ISMApplied     int // indices put under an ISM policy by add or change_policy
 	MaxInFlight    int // most _bulk requests open at the same time
 }
 

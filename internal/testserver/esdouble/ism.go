@@ -112,6 +112,7 @@ func (d *Double) ismApply(w http.ResponseWriter, api, pattern string, body []byt
 			failed = append(failed, map[string]string{"index_name": ix.name, "index_uuid": ix.uuid, "reason": "This index is not being managed"})
 		default:
 			d.managed[ix.name] = req.PolicyID
+			d.stats.ISMApplied++
 			updated++
 		}
 	}

@@ -74,6 +74,10 @@ func Run(t *testing.T, out Output, url string) {
 	t.Run("PerItemRejections", func(t *testing.T) { perItemRejections(t, out, url) })
 	t.Run("RefusedRequestSplit", func(t *testing.T) { refusedRequestSplit(t, out, url) })
 	t.Run("BlockedIndex", func(t *testing.T) { blockedIndex(t, out, url) })
+	t.Run("LongIDs", func(t *testing.T) { longIDs(t, out, url) })
+	t.Run("UnusualIDs", func(t *testing.T) { unusualIDs(t, out, url) })
+	t.Run("Unaddressable", func(t *testing.T) { unaddressable(t, out, url) })
+	t.Run("PastRetentionWarned", func(t *testing.T) { pastRetentionWarned(t, out, url) })
 }
 
 // Bulk documents are created once under their event id; a replay is
@@ -110,6 +114,9 @@ func createWithID(t *testing.T, out Output, url string) {
 	if err := s.Ready(); err != nil {
 		t.Errorf("Ready: %v", err)
 	}
+	if err := s.Write(Ctx(t), nil); err != nil {
+		t.Errorf("empty write: %v", err)
+	}
 }
 
 // Each event goes to the index of its own date's bucket (in UTC), never
@@ -121,10 +128,15 @@ func dateBuckets(t *testing.T, out Output, url string) {
 	oct := time.Date(2026, 10, 31, 23, 59, 59, 0, time.UTC)
 	batch := append(Events("oct", 50, oct.Add(-time.Hour)), Events("nov", 50, Nov)...)
 	batch = append(batch, Event("edge", oct), Event("cet", time.Date(2026, 12, 1, 0, 30, 0, 0, time.FixedZone("CET", 3600))))
-	for round := range 2 {
+	for round := range 3 {
+		// Each round is a replay, e.g. after a crash before the checkpoint,
+		// or of an archive a month later: the ids collide, nothing is added.
 		if err := s.Write(Ctx(t), batch); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
+	}
+	if st := s.Stats(); st.Created != int64(len(batch)) || st.Duplicates != int64(2*len(batch)) {
+		t.Errorf("stats %+v: want %d created, %d duplicates", st, len(batch), 2*len(batch))
 	}
 	want := []string{prefix + "-2026.10.01", prefix + "-2026.11.01"}
 	if got := Indices(t, url, prefix+"-*"); fmt.Sprint(got) != fmt.Sprint(want) {
@@ -224,13 +236,106 @@ func refusedRequestSplit(t *testing.T, out Output, url string) {
 	if st := s.Stats(); st.Created != 14 || st.Rejected != 2 {
 		t.Errorf("stats %+v: want 14 created, 2 rejected", st)
 	}
-	// Write itself stores such ids under their hash: nothing is refused.
-	long := Event(strings.Repeat("é", 300), Nov)
-	if err := s.Write(Ctx(t), []ecs.Event{long}); err != nil {
-		t.Errorf("write of a 600-byte id: %v", err)
+	if err := s.Ready(); err != nil {
+		t.Errorf("a refused document made the sink unready: %v", err)
 	}
-	if Source(t, url, prefix+"-2026.11.01", bulk.DocID(long.Event.ID)) == nil {
-		t.Errorf("the long id is not stored under its hash")
+}
+
+// The node refuses a whole request when one _id is longer than 512 bytes
+// of UTF-8, so such ids are stored under a hash of themselves, the same
+// on every replay, and kept whole in event.id.
+func longIDs(t *testing.T, out Output, url string) {
+	const prefix = "ct-longid"
+	out.Setup(t, url, prefix)
+	index := prefix + "-2026.11.01"
+	s := out.Sink(t, url, Options(prefix), nil)
+	long := strings.Repeat("é", 300)       // 300 characters, 600 bytes
+	invalid := strings.Repeat("\xff", 200) // 200 bytes here, 600 once JSON makes each byte U+FFFD
+	exact := strings.Repeat("x", 512)
+	docs := append(Events("long", 13, Nov), Event(long, Nov), Event(invalid, Nov), Event(exact, Nov))
+	if err := s.Write(Ctx(t), docs); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if n := Count(t, url, prefix+"-*"); n != 16 {
+		t.Fatalf("stored %d of 16", n)
+	}
+	if got := storedEventID(t, url, index, bulk.DocID(long)); got != long {
+		t.Errorf("event.id of the hashed document = %.40q..., want the record id", got)
+	}
+	if !strings.HasPrefix(bulk.DocID(invalid), "longid-sha256-") || storedEventID(t, url, index, bulk.DocID(invalid)) == "" {
+		t.Errorf("the id of invalid UTF-8 is not stored under its hash")
+	}
+	if got := storedEventID(t, url, index, exact); got != exact {
+		t.Errorf("a 512-byte id is not stored as is")
+	}
+	// A replay lands on the same _id: nothing is added.
+	if err := s.Write(Ctx(t), docs); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	if st := s.Stats(); st.Duplicates != 16 || Count(t, url, prefix+"-*") != 16 {
+		t.Errorf("after a replay: %d duplicates, %d stored; want 16, 16", st.Duplicates, Count(t, url, prefix+"-*"))
+	}
+	// A record whose own id looks like a hashed one is hashed as well, so
+	// it can never be taken for the long one's copy.
+	lookAlike := bulk.DocID(long)
+	if err := s.Write(Ctx(t), []ecs.Event{Event(lookAlike, Nov)}); err != nil {
+		t.Fatal(err)
+	}
+	if Count(t, url, prefix+"-*") != 17 || storedEventID(t, url, index, bulk.DocID(lookAlike)) != lookAlike {
+		t.Errorf("a look-alike id was not stored apart: %d documents", Count(t, url, prefix+"-*"))
+	}
+}
+
+// storedEventID is event.id of the document stored under _id id.
+func storedEventID(t *testing.T, url, index, id string) string {
+	t.Helper()
+	src := Source(t, url, index, id)
+	if src == nil {
+		t.Fatalf("no document under _id %.80q", id)
+	}
+	var doc struct {
+		Event struct {
+			ID string `json:"id"`
+		} `json:"event"`
+	}
+	if err := json.Unmarshal(src, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return doc.Event.ID
+}
+
+// Ids with characters JSON escapes are stored under exactly those ids.
+func unusualIDs(t *testing.T, out Output, url string) {
+	const prefix = "ct-unusual"
+	out.Setup(t, url, prefix)
+	s := out.Sink(t, url, Options(prefix), nil)
+	id := "a\"b\\c/d\u00e9\u2028 e"
+	if err := s.Write(Ctx(t), []ecs.Event{Event(id, Nov)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedEventID(t, url, prefix+"-2026.11.01", id); got != id {
+		t.Errorf("stored under %q", got)
+	}
+}
+
+// A document without an id or a time cannot be stored exactly once in the
+// right index: it is rejected before anything is sent; one with only
+// @timestamp is stored.
+func unaddressable(t *testing.T, out Output, url string) {
+	const prefix = "ct-noaddr"
+	out.Setup(t, url, prefix)
+	s := out.Sink(t, url, Options(prefix), nil)
+	noID := Event("", Nov)
+	noTime := Event("notime", Nov)
+	noTime.Time, noTime.Timestamp = time.Time{}, "garbage"
+	onlyStamp := Event("stamp", Nov)
+	onlyStamp.Time = time.Time{}
+	rej, ok := stream.AsRejected(s.Write(Ctx(t), []ecs.Event{noID, noTime, onlyStamp}))
+	if !ok || len(rej.Docs) != 2 || rej.Docs[0].Index != 0 || rej.Docs[1].Index != 1 {
+		t.Fatalf("got %+v, want documents 0 and 1 rejected", rej)
+	}
+	if Source(t, url, prefix+"-2026.11.01", "stamp") == nil {
+		t.Error("a document with only @timestamp was not stored")
 	}
 }
 
@@ -289,4 +394,46 @@ func sameJSON(a, b []byte) bool {
 	ja, _ := json.Marshal(x)
 	jb, _ := json.Marshal(y)
 	return bytes.Equal(ja, jb)
+}
+
+// A lifecycle policy deletes an index once its age reaches the retention:
+// documents backfilled into an index already that old are gone soon after
+// they are acknowledged (Elasticsearch) or kept past it (OpenSearch). The
+// sink counts them and says so, at most once per log interval.
+func pastRetentionWarned(t *testing.T, out Output, url string) {
+	const prefix = "ct-retention"
+	out.Setup(t, url, prefix)
+	o := Options(prefix)
+	o.RetentionDays = 400
+	o.LogInterval = time.Hour // one warning for the whole test
+	logs := &syncbuf.Buffer{}
+	s := out.Sink(t, url, o, logs)
+	old := time.Now().UTC().AddDate(-2, 0, 0)
+	oldIndex := bulk.IndexName(prefix, bulk.Month, old)
+	if err := s.Write(Ctx(t), Events("recent", 5, time.Now().UTC())); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "retention") {
+		t.Fatalf("warned about recent documents:\n%s", logs)
+	}
+	for round := range 3 {
+		if err := s.Write(Ctx(t), Events("old", 4, old.Add(time.Duration(round)*time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := Count(t, url, oldIndex); n != 4 {
+		t.Errorf("the old documents are not stored: %d", n)
+	}
+	var lines []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "retention") {
+			lines = append(lines, l)
+		}
+	}
+	if st := s.Stats(); st.PastRetention != 12 {
+		t.Errorf("PastRetention = %d, want the 12 old documents written", st.PastRetention)
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], oldIndex) || !strings.Contains(lines[0], "retention_days=400") || !strings.Contains(lines[0], "level=WARN") {
+		t.Errorf("want one warning naming %s and the retention, got %d:\n%s", oldIndex, len(lines), strings.Join(lines, "\n"))
+	}
 }
