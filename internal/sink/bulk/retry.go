@@ -23,6 +23,13 @@ type attemptResult struct {
 	progress bool       // some item was stored
 }
 
+// bulkPath is where bulk requests go. filter_path keeps only what the sink
+// reads of the answer, whether there were errors and each item's status
+// and error: a node then leaves out the index, id, version, shards and
+// sequence numbers of every item, nine tenths of an answer's bytes, which
+// the sink would otherwise have to parse.
+const bulkPath = "/_bulk?filter_path=errors,items.*.status,items.*.error"
+
 // Error types that would refuse every document alike: retrying is the only
 // answer, and rejecting (dead-lettering) documents for them would lose data.
 var blockingTypes = map[string]bool{
@@ -110,7 +117,7 @@ func (s *Sink) attempt(ctx context.Context, body []byte, pending []item) attempt
 	rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 	defer cancel()
 	s.stats.requests.Add(1)
-	res, err := s.client.Do(rctx, Request{Method: http.MethodPost, Path: "/_bulk", Body: body})
+	res, err := s.client.Do(rctx, Request{Method: http.MethodPost, Path: bulkPath, Body: body})
 	if err != nil {
 		if ctx.Err() == nil {
 			s.health.fail(kindUnreachable, s.eng.Name+" unreachable: "+s.red.Redact(err.Error()))

@@ -8,8 +8,11 @@ import (
 	"os"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/app"
 	appconfig "github.com/sspr-exporter/sspr-exporter/internal/config"
@@ -262,4 +265,73 @@ func setupOnNode(t *testing.T, url string) {
 	if err == nil || !strings.Contains(err.Error(), "ILM policy ct-setup: HTTP 400") {
 		t.Errorf("full check on a node without ILM: %v, want the ILM policy's 400", err)
 	}
+}
+
+// BenchmarkRealNode writes into a real Elasticsearch 8.19 node: one op is
+// a Write of 1000 new documents of about 1.5 KB (one bulk request). Beside
+// docs/s it reports the CPU the exporter's process and the node's process
+// spent per document, from the kernel's accounting of each.
+func BenchmarkRealNode(b *testing.B) {
+	n := searchnode.Shared(b, searchnode.ES8)
+	url := n.URL()
+	const prefix = "bench-real"
+	out := output()
+	out.Setup(b, url, prefix)
+	s := out.Sink(b, url, bulktest.Options(prefix), nil)
+	docs := bulktest.SizedEvents("bench", 1000)
+	nextIDs := func() []string {
+		out := make([]string, len(docs))
+		r := benchRound.Add(1)
+		for i := range out {
+			out[i] = fmt.Sprintf("bench-%d-%05d", r, i)
+		}
+		return out
+	}
+	// Warm the node up (JIT, the index's creation) outside the timing.
+	for i, id := range nextIDs() {
+		docs[i].Event.ID = id
+	}
+	if err := s.Write(bulktest.Ctx(b), docs); err != nil {
+		b.Fatal(err)
+	}
+	selfStart, nodeStart := processCPU(b, os.Getpid()), processCPU(b, n.PID())
+	written := 0
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		for i, id := range nextIDs() {
+			docs[i].Event.ID = id
+		}
+		b.StartTimer()
+		if err := s.Write(bulktest.Ctx(b), docs); err != nil {
+			b.Fatal(err)
+		}
+		written += len(docs)
+	}
+	b.StopTimer()
+	self, node := processCPU(b, os.Getpid())-selfStart, processCPU(b, n.PID())-nodeStart
+	b.ReportMetric(float64(written)/b.Elapsed().Seconds(), "docs/s")
+	b.ReportMetric(self.Seconds()*1e6/float64(written), "exporter-cpu-µs/doc")
+	b.ReportMetric(node.Seconds()*1e6/float64(written), "node-cpu-µs/doc")
+	if st := s.Stats(); st.Created != int64(written+len(docs)) {
+		b.Errorf("stats %+v: want %d created", st, written+len(docs))
+	}
+}
+
+// benchRound numbers the batches of BenchmarkRealNode across its runs, so
+// that every batch is new to the node.
+var benchRound atomic.Int64
+
+// processCPU is the user and system CPU time a process has used, from
+// /proc/PID/stat (in clock ticks of 10 ms).
+func processCPU(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatalf("cpu of %d: %v", pid, err)
+	}
+	// The command name, in parentheses, may hold spaces: count after it.
+	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	utime, _ := strconv.Atoi(fields[11])
+	stime, _ := strconv.Atoi(fields[12])
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }

@@ -456,6 +456,12 @@ func (d *Double) serve(w http.ResponseWriter, r *http.Request) {
 	if len(parts) == 1 && parts[0] == "" {
 		parts = nil
 	}
+	if fp := r.URL.Query().Get("filter_path"); fp != "" {
+		f := &filtered{ResponseWriter: w}
+		d.route(f, r, parts, body)
+		f.flush(fp)
+		return
+	}
 	d.route(w, r, parts, body)
 }
 

@@ -66,6 +66,13 @@ func steps() []step {
 			createLine("rec-1", "a", `{"message":"a again"}`) +
 			createLine("rec-1", "d", `{"source":{"ip":"not-an-ip"}}`) +
 			createLine("rec-1", "e", `{"unknown":"field"}`)},
+		// What the outputs send: the same with the answer cut to what they read.
+		{name: "bulk-created-filtered", method: "POST", path: "/_bulk?filter_path=errors,items.*.status,items.*.error", body: createLine("rec-2", "a", `{"message":"a"}`) +
+			createLine("rec-2", "b", `{"message":"b"}`)},
+		{name: "bulk-mixed-filtered", method: "POST", path: "/_bulk?filter_path=errors,items.*.status,items.*.error", body: createLine("rec-2", "c", `{"message":"c"}`) +
+			createLine("rec-2", "a", `{"message":"a again"}`) +
+			createLine("rec-2", "d", `{"source":{"ip":"not-an-ip"}}`) +
+			createLine("rec-2", "e", `{"unknown":"field"}`)},
 		{name: "bulk-long-id", method: "POST", path: "/_bulk", body: createLine("rec-1", strings.Repeat("x", 513), `{"message":"x"}`) +
 			createLine("rec-1", "f", `{"message":"f"}`)},
 		{name: "refresh", method: "POST", path: "/rec-*/_refresh"},

@@ -5,6 +5,7 @@ package bulktest
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
@@ -44,4 +45,15 @@ func Events(prefix string, n int, at time.Time) []ecs.Event {
 		out[i] = Event(fmt.Sprintf("%s-%05d", prefix, i), at.Add(time.Duration(i)*time.Second))
 	}
 	return out
+}
+
+// SizedEvents are Events of about 1.5 KB of JSON each (with the action
+// line), the size of a typical SSPR event with its original record
+// trimmed, for benchmarks.
+func SizedEvents(prefix string, n int) []ecs.Event {
+	docs := Events(prefix, n, time.Date(2026, 11, 14, 9, 30, 0, 0, time.UTC))
+	for i := range docs {
+		docs[i].Event.Original = strings.Repeat("o", 400)
+	}
+	return docs
 }
