@@ -14,6 +14,7 @@ type filtered struct {
 	http.ResponseWriter
 	status int
 	body   bytes.Buffer
+	bypass bool // the answer went out already filtered
 }
 
 func (f *filtered) WriteHeader(status int) { f.status = status }
@@ -23,6 +24,9 @@ func (f *filtered) Write(b []byte) (int, error) {
 
 // flush writes the held answer, filtered by patterns.
 func (f *filtered) flush(patterns string) {
+	if f.bypass {
+		return
+	}
 	body := f.body.Bytes()
 	var v any
 	if f.body.Len() > 0 && json.Unmarshal(body, &v) == nil {
