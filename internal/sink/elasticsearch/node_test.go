@@ -92,41 +92,19 @@ var (
 	}()
 )
 
-// nodeAssets is what the test nodes take of the shipped assets: they run
-// without the ILM plugin (no ILM API; index.lifecycle.* is an unknown
-// setting) and without the mapper-extras module (no match_only_text), so
-// the ILM policy is left out, the lifecycle settings are taken out, and
-// match_only_text becomes text. TestNodeAssetsDifferOnlyThere proves that
-// nothing else changes.
+// nodeAssets is what the test nodes take of the shipped assets for cfg
+// (bulktest.NodeAssets).
 func nodeAssets(t testing.TB, cfg elasticsearch.Config) []elasticsearch.Asset {
 	t.Helper()
 	shipped, err := elasticsearch.Assets(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []elasticsearch.Asset
-	for _, a := range shipped {
-		if a.Kind == elasticsearch.KindILMPolicy {
-			continue
-		}
-		var v map[string]any
-		if err := json.Unmarshal(a.Body, &v); err != nil {
-			t.Fatal(err)
-		}
-		if idx, ok := dig(v, "template", "settings", "index").(map[string]any); ok {
-			delete(idx, "lifecycle")
-		}
-		replaceType(v, "match_only_text", "text")
-		body, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The content hash stays the shipped one: setup and check compare
-		// what the node holds with what this version installs.
-		a.Body = append(body, '\n')
-		out = append(out, a)
+	node, err := bulktest.NodeAssets(shipped)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return node
 }
 
 func dig(v any, path ...string) any {
@@ -138,22 +116,6 @@ func dig(v any, path ...string) any {
 		v = m[k]
 	}
 	return v
-}
-
-func replaceType(v any, from, to string) {
-	switch x := v.(type) {
-	case map[string]any:
-		if x["type"] == from {
-			x["type"] = to
-		}
-		for _, e := range x {
-			replaceType(e, from, to)
-		}
-	case []any:
-		for _, e := range x {
-			replaceType(e, from, to)
-		}
-	}
 }
 
 // leaves lists every leaf of a JSON value as "path=value".

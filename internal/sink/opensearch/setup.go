@@ -130,25 +130,20 @@ func setup(ctx context.Context, ad bulk.Admin, cfg Config, logger *slog.Logger, 
 		return res, err
 	}
 	policy, templates := split(assets)
-	if noISM != "" {
+	if noISM != "" || policy == nil {
 		res.NoISM = noISM
-		logger.Debug("opensearch setup: no ISM policy", "reason", noISM)
-	}
-	if res.Changed, err = ad.Install(ctx, templates, logger); err != nil {
+		res.Changed, err = ad.Install(ctx, templates, logger)
 		return res, err
 	}
-	if noISM != "" || policy == nil {
-		return res, nil
-	}
+	// The policy first, as its ism_template must exist before the indices
+	// the templates make.
 	found, current, err := ad.Installed(ctx, *policy)
 	if err != nil {
 		return res, err
 	}
-	changed, err := ad.Install(ctx, []Asset{*policy}, logger)
-	if err != nil {
+	if res.Changed, err = ad.Install(ctx, append([]Asset{*policy}, templates...), logger); err != nil {
 		return res, err
 	}
-	res.Changed = res.Changed || changed
 	pattern := cfg.Index.Prefix + "-*"
 	if err := ismIndices(ctx, ad, "add", pattern, policy.Name, logger); err != nil {
 		return res, err
