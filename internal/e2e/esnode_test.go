@@ -2,12 +2,8 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -61,57 +57,8 @@ func (e *esNode) URL() string { return e.proxy.URL() }
 // exporter's indices, read from the node: an error while the node is
 // down or restarting.
 func (e *esNode) counts() (map[string]int, error) {
-	base := e.node.URL()
 	if e.node.PID() == 0 {
 		return nil, fmt.Errorf("the node is not running")
 	}
-	client := &http.Client{Timeout: 20 * time.Second}
-	call := func(method, path, body string) ([]byte, error) {
-		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		res, err := client.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer res.Body.Close()
-		b, err := io.ReadAll(res.Body)
-		if err == nil && res.StatusCode != http.StatusOK {
-			err = fmt.Errorf("%s %s: HTTP %d: %.300s", method, path, res.StatusCode, b)
-		}
-		return b, err
-	}
-	pattern := "/" + chaosIndexGlob + "*"
-	if _, err := call(http.MethodPost, pattern+"/_refresh?allow_no_indices=true", ""); err != nil {
-		return nil, err
-	}
-	b, err := call(http.MethodPost, pattern+"/_search?allow_no_indices=true",
-		`{"size":0,"aggs":{"ids":{"terms":{"field":"event.id","size":60000}}}}`)
-	if err != nil {
-		return nil, err
-	}
-	var res struct {
-		Aggs struct {
-			IDs struct {
-				Other   int `json:"sum_other_doc_count"`
-				Buckets []struct {
-					Key   string `json:"key"`
-					Count int    `json:"doc_count"`
-				} `json:"buckets"`
-			} `json:"ids"`
-		} `json:"aggregations"`
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, err
-	}
-	if res.Aggs.IDs.Other != 0 {
-		return nil, fmt.Errorf("more event ids than the aggregation's size")
-	}
-	out := map[string]int{}
-	for _, bk := range res.Aggs.IDs.Buckets {
-		out[bk.Key] = bk.Count
-	}
-	return out, nil
+	return bulktest.CountIDs(e.node.URL(), chaosIndexGlob+"*", 60000)
 }

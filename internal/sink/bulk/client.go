@@ -1,7 +1,9 @@
 package bulk
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 )
 
@@ -11,6 +13,23 @@ type Request struct {
 	Method string
 	Path   string
 	Body   []byte
+}
+
+// HTTP is r as an HTTP request to base+r.Path (base "" leaves the node's
+// address to the client), with a JSON content type when it has a body.
+func (r Request) HTTP(ctx context.Context, base string) (*http.Request, error) {
+	var body io.Reader
+	if r.Body != nil {
+		body = bytes.NewReader(r.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, base+r.Path, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
 }
 
 // Client sends requests to the nodes of one cluster: the engine's own

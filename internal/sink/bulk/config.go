@@ -75,6 +75,65 @@ var (
 	DefaultRetry  = retry.Config{InitialBackoff: 200 * time.Millisecond, MaxBackoff: 30 * time.Second}
 )
 
+// Delivery are the settings both search outputs share, embedded in each
+// output's config (their keys sit directly in its section).
+type Delivery struct {
+	TLS   TLSConfig    `toml:"tls"`
+	Index IndexConfig  `toml:"index"`
+	Bulk  Limits       `toml:"bulk"`
+	Retry retry.Config `toml:"retry"`
+
+	// RequestTimeout bounds one HTTP request (one bulk attempt).
+	RequestTimeout time.Duration `toml:"request_timeout"`
+	// LogInterval is how often a persisting failure is logged again.
+	LogInterval time.Duration `toml:"log_interval"`
+	// SkipSetupCheck makes Check skip the lifecycle policy and template
+	// checks, for writer users that may not read them; the node and the
+	// credentials are still checked.
+	SkipSetupCheck bool `toml:"skip_setup_check"`
+}
+
+// DefaultDelivery returns the defaults.
+func DefaultDelivery() Delivery {
+	return Delivery{Index: DefaultIndex, Bulk: DefaultLimits, Retry: DefaultRetry, RequestTimeout: 60 * time.Second, LogInterval: 30 * time.Second}
+}
+
+// Validate returns the problems of d, each starting with its key.
+func (d Delivery) Validate() []error {
+	var errs []error
+	errs = append(errs, Prefixed("tls", d.TLS.Validate())...)
+	errs = append(errs, Prefixed("index", d.Index.Validate())...)
+	errs = append(errs, Prefixed("bulk", d.Bulk.Validate())...)
+	errs = append(errs, Prefixed("retry", d.Retry.Validate())...)
+	if d.RequestTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("request_timeout: must be positive"))
+	}
+	if d.LogInterval <= 0 {
+		errs = append(errs, fmt.Errorf("log_interval: must be positive"))
+	}
+	return errs
+}
+
+// Options are the settings of a Sink delivering as d says, warning about
+// writes past retentionDays.
+func (d Delivery) Options(retentionDays int) Options {
+	return Options{
+		Index: d.Index, Limits: d.Bulk, Retry: d.Retry,
+		RequestTimeout: d.RequestTimeout, LogInterval: d.LogInterval, RetentionDays: retentionDays,
+	}
+}
+
+// ValidateBasicAuth checks that a username and a password come together.
+func ValidateBasicAuth(username string, passwordSet bool) []error {
+	switch {
+	case username != "" && !passwordSet:
+		return []error{fmt.Errorf("password: required with username")}
+	case username == "" && passwordSet:
+		return []error{fmt.Errorf("username: required with password")}
+	}
+	return nil
+}
+
 // builtinPatterns are index patterns of templates Elasticsearch ships
 // (data streams for logs, metrics...); an index matching one of them would
 // be made a data stream or given foreign mappings.

@@ -121,6 +121,12 @@ type Admin struct {
 	Texts  AdminTexts
 }
 
+// Close closes the idle connections of the admin's client.
+func (ad Admin) Close() { ad.Client.CloseIdleConnections() }
+
+// Redact takes the credentials out of err's message.
+func (ad Admin) Redact(err error) error { return RedactErr(ad.Red, err) }
+
 // installed is what a cluster holds of an asset.
 type installed struct {
 	found             bool

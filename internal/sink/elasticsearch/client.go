@@ -1,10 +1,8 @@
 package elasticsearch
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 
 	es "github.com/elastic/go-elasticsearch/v8"
@@ -53,16 +51,9 @@ func newClient(cfg Config) (client, error) {
 // Do sends r to a node. A 2xx answer without the X-Elastic-Product header
 // is an error of the client's: something else answers at the address.
 func (c client) Do(ctx context.Context, r bulk.Request) (*http.Response, error) {
-	var body io.Reader
-	if r.Body != nil {
-		body = bytes.NewReader(r.Body)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, r.Path, body)
+	req, err := r.HTTP(ctx, "")
 	if err != nil {
 		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	return c.es.Perform(req)
 }

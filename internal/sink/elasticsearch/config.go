@@ -8,9 +8,7 @@ package elasticsearch
 import (
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/sspr-exporter/sspr-exporter/internal/retry"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/bulk"
 )
@@ -46,20 +44,12 @@ type Config struct {
 	// BearerToken is sent as "Authorization: Bearer" (service account tokens).
 	BearerToken secret.String `toml:"bearer_token"`
 
-	TLS   TLSConfig    `toml:"tls"`
-	Index IndexConfig  `toml:"index"`
-	Bulk  BulkConfig   `toml:"bulk"`
-	Retry retry.Config `toml:"retry"`
-	ILM   ILMConfig    `toml:"ilm"`
+	// Delivery holds tls, index, bulk, retry, request_timeout,
+	// log_interval and skip_setup_check (which skips the ILM policy and
+	// template checks).
+	bulk.Delivery
 
-	// RequestTimeout bounds one HTTP request (one bulk attempt).
-	RequestTimeout time.Duration `toml:"request_timeout"`
-	// LogInterval is how often a persisting failure is logged again.
-	LogInterval time.Duration `toml:"log_interval"`
-	// SkipSetupCheck makes Check skip the ILM policy and template checks,
-	// for writer users that may not read them; the node and the
-	// credentials are still checked.
-	SkipSetupCheck bool `toml:"skip_setup_check"`
+	ILM ILMConfig `toml:"ilm"`
 }
 
 // ILMConfig configures the lifecycle policy Setup installs.
@@ -73,13 +63,9 @@ type ILMConfig struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Addresses:      []string{"https://localhost:9200"},
-		Index:          bulk.DefaultIndex,
-		Bulk:           bulk.DefaultLimits,
-		Retry:          bulk.DefaultRetry,
-		ILM:            ILMConfig{RetentionDays: 400},
-		RequestTimeout: 60 * time.Second,
-		LogInterval:    30 * time.Second,
+		Addresses: []string{"https://localhost:9200"},
+		Delivery:  bulk.DefaultDelivery(),
+		ILM:       ILMConfig{RetentionDays: 400},
 	}
 }
 
@@ -101,34 +87,12 @@ func (c Config) Validate() []error {
 	if auth > 1 {
 		add("api_key: set only one of api_key, username/password, bearer_token")
 	}
-	if c.Username != "" && c.Password.IsZero() {
-		add("password: required with username")
-	}
-	if c.Username == "" && !c.Password.IsZero() {
-		add("username: required with password")
-	}
-	errs = append(errs, bulk.Prefixed("tls", c.TLS.Validate())...)
-	errs = append(errs, bulk.Prefixed("index", c.Index.Validate())...)
-	errs = append(errs, bulk.Prefixed("bulk", c.Bulk.Validate())...)
-	errs = append(errs, bulk.Prefixed("retry", c.Retry.Validate())...)
+	errs = append(errs, bulk.ValidateBasicAuth(c.Username, !c.Password.IsZero())...)
+	errs = append(errs, c.Delivery.Validate()...)
 	if c.ILM.RetentionDays < 1 {
 		add("ilm.retention_days: must be at least 1")
 	}
-	if c.RequestTimeout <= 0 {
-		add("request_timeout: must be positive")
-	}
-	if c.LogInterval <= 0 {
-		add("log_interval: must be positive")
-	}
 	return errs
-}
-
-// options are the delivery settings of the sink.
-func (c Config) options() bulk.Options {
-	return bulk.Options{
-		Index: c.Index, Limits: c.Bulk, Retry: c.Retry,
-		RequestTimeout: c.RequestTimeout, LogInterval: c.LogInterval, RetentionDays: c.ILM.RetentionDays,
-	}
 }
 
 func invalid(errs []error) error {

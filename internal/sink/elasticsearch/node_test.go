@@ -20,7 +20,6 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/bulk"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/bulk/bulktest"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
-	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/searchnode"
 )
 
@@ -54,18 +53,10 @@ func config(url string, o bulk.Options) elasticsearch.Config {
 
 func output() bulktest.Output {
 	return bulktest.Output{
-		Sink: func(t testing.TB, url string, o bulk.Options, logs *syncbuf.Buffer) *bulk.Sink {
-			var l *slog.Logger
-			if logs != nil {
-				l = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			}
-			s, err := elasticsearch.New(config(url, o), l)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close(t.Context()) })
-			return s
+		New: func(url string, o bulk.Options, l *slog.Logger) (*bulk.Sink, error) {
+			return elasticsearch.New(config(url, o), l)
 		},
+
 		Setup: func(t testing.TB, url, prefix string) {
 			t.Helper()
 			cfg := config(url, bulktest.Options(prefix))
@@ -105,17 +96,6 @@ func nodeAssets(t testing.TB, cfg elasticsearch.Config) []elasticsearch.Asset {
 		t.Fatal(err)
 	}
 	return node
-}
-
-func dig(v any, path ...string) any {
-	for _, k := range path {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
 }
 
 // leaves lists every leaf of a JSON value as "path=value".
@@ -220,7 +200,7 @@ func setupOnNode(t *testing.T, url string) {
 		} `json:"component_templates"`
 	}
 	_ = json.Unmarshal(bulktest.MustCall(t, url, http.MethodGet, "/_component_template/ct-setup@mappings", "", http.StatusOK), &got)
-	if len(got.List) != 1 || !reflect.DeepEqual(got.List[0].T.Template.Mappings, dig(sent, "template", "mappings")) {
+	if len(got.List) != 1 || !reflect.DeepEqual(got.List[0].T.Template.Mappings, bulktest.Dig(sent, "template", "mappings")) {
 		t.Errorf("the node holds other mappings than were sent:\n%+v", got)
 	}
 	err = elasticsearch.Check(bulktest.Ctx(t), cfg)

@@ -113,9 +113,6 @@ func Setup(ctx context.Context, cfg Config, logger *slog.Logger) (changed bool, 
 
 // setupWith installs assets, which Setup takes from Assets.
 func setupWith(ctx context.Context, cfg Config, logger *slog.Logger, assets []Asset) (changed bool, err error) {
-	if errs := cfg.Validate(); len(errs) > 0 {
-		return false, invalid(errs)
-	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -123,9 +120,9 @@ func setupWith(ctx context.Context, cfg Config, logger *slog.Logger, assets []As
 	if err != nil {
 		return false, err
 	}
-	defer ad.Client.CloseIdleConnections()
+	defer ad.Close()
 	changed, err = ad.Install(ctx, assets, logger)
-	return changed, bulk.RedactErr(ad.Red, err)
+	return changed, ad.Redact(err)
 }
 
 // Check verifies that the node is reachable and takes the credentials,
@@ -141,15 +138,12 @@ func Check(ctx context.Context, cfg Config) error {
 
 // checkWith checks for assets, which Check takes from Assets.
 func checkWith(ctx context.Context, cfg Config, assets []Asset) error {
-	if errs := cfg.Validate(); len(errs) > 0 {
-		return invalid(errs)
-	}
 	ad, err := newAdmin(cfg)
 	if err != nil {
 		return err
 	}
-	defer ad.Client.CloseIdleConnections()
-	return bulk.RedactErr(ad.Red, check(ctx, ad, cfg, assets))
+	defer ad.Close()
+	return ad.Redact(check(ctx, ad, cfg, assets))
 }
 
 func check(ctx context.Context, ad bulk.Admin, cfg Config, assets []Asset) error {
@@ -195,8 +189,11 @@ func ping(ctx context.Context, ad bulk.Admin) error {
 }
 
 // newAdmin returns the client of Setup and Check, with what takes the
-// credentials out of its errors.
+// credentials out of its errors, for a valid cfg.
 func newAdmin(cfg Config) (bulk.Admin, error) {
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return bulk.Admin{}, invalid(errs)
+	}
 	c, err := newClient(cfg)
 	if err != nil {
 		return bulk.Admin{}, err

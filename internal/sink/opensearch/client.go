@@ -1,10 +1,8 @@
 package opensearch
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/opensearch-project/opensearch-go/v4"
@@ -52,16 +50,9 @@ func newClient(cfg Config) (client, error) {
 
 // Do sends r to a node.
 func (c client) Do(ctx context.Context, r bulk.Request) (*http.Response, error) {
-	var body io.Reader
-	if r.Body != nil {
-		body = bytes.NewReader(r.Body)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, r.Path, body)
+	req, err := r.HTTP(ctx, "")
 	if err != nil {
 		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	return c.os.Stream(req)
 }

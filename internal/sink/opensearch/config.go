@@ -10,9 +10,7 @@ package opensearch
 import (
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/sspr-exporter/sspr-exporter/internal/retry"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/bulk"
 )
@@ -30,20 +28,12 @@ type Config struct {
 	// plugin's JWT authentication).
 	BearerToken secret.String `toml:"bearer_token"`
 
-	TLS   bulk.TLSConfig   `toml:"tls"`
-	Index bulk.IndexConfig `toml:"index"`
-	Bulk  bulk.Limits      `toml:"bulk"`
-	Retry retry.Config     `toml:"retry"`
-	ISM   ISMConfig        `toml:"ism"`
+	// Delivery holds tls, index, bulk, retry, request_timeout,
+	// log_interval and skip_setup_check (which skips the ISM policy and
+	// template checks), as for Elasticsearch.
+	bulk.Delivery
 
-	// RequestTimeout bounds one HTTP request (one bulk attempt).
-	RequestTimeout time.Duration `toml:"request_timeout"`
-	// LogInterval is how often a persisting failure is logged again.
-	LogInterval time.Duration `toml:"log_interval"`
-	// SkipSetupCheck makes Check skip the ISM policy and template checks,
-	// for writer users that may not read them; the node and the
-	// credentials are still checked.
-	SkipSetupCheck bool `toml:"skip_setup_check"`
+	ISM ISMConfig `toml:"ism"`
 }
 
 // ISMConfig configures the Index State Management policy Setup installs.
@@ -58,13 +48,9 @@ type ISMConfig struct {
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
-		Addresses:      []string{"https://localhost:9200"},
-		Index:          bulk.DefaultIndex,
-		Bulk:           bulk.DefaultLimits,
-		Retry:          bulk.DefaultRetry,
-		ISM:            ISMConfig{RetentionDays: 400},
-		RequestTimeout: 60 * time.Second,
-		LogInterval:    30 * time.Second,
+		Addresses: []string{"https://localhost:9200"},
+		Delivery:  bulk.DefaultDelivery(),
+		ISM:       ISMConfig{RetentionDays: 400},
 	}
 }
 
@@ -80,34 +66,12 @@ func (c Config) Validate() []error {
 	if c.Username != "" && !c.BearerToken.IsZero() {
 		add("bearer_token: set only one of username/password, bearer_token")
 	}
-	if c.Username != "" && c.Password.IsZero() {
-		add("password: required with username")
-	}
-	if c.Username == "" && !c.Password.IsZero() {
-		add("username: required with password")
-	}
-	errs = append(errs, bulk.Prefixed("tls", c.TLS.Validate())...)
-	errs = append(errs, bulk.Prefixed("index", c.Index.Validate())...)
-	errs = append(errs, bulk.Prefixed("bulk", c.Bulk.Validate())...)
-	errs = append(errs, bulk.Prefixed("retry", c.Retry.Validate())...)
+	errs = append(errs, bulk.ValidateBasicAuth(c.Username, !c.Password.IsZero())...)
+	errs = append(errs, c.Delivery.Validate()...)
 	if c.ISM.RetentionDays < 1 {
 		add("ism.retention_days: must be at least 1")
 	}
-	if c.RequestTimeout <= 0 {
-		add("request_timeout: must be positive")
-	}
-	if c.LogInterval <= 0 {
-		add("log_interval: must be positive")
-	}
 	return errs
-}
-
-// options are the delivery settings of the sink.
-func (c Config) options() bulk.Options {
-	return bulk.Options{
-		Index: c.Index, Limits: c.Bulk, Retry: c.Retry,
-		RequestTimeout: c.RequestTimeout, LogInterval: c.LogInterval, RetentionDays: c.ISM.RetentionDays,
-	}
 }
 
 func invalid(errs []error) error {

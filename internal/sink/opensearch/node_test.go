@@ -15,7 +15,6 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/bulk"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/bulk/bulktest"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/opensearch"
-	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/searchnode"
 )
 
@@ -74,18 +73,10 @@ var (
 
 func output() bulktest.Output {
 	return bulktest.Output{
-		Sink: func(t testing.TB, url string, o bulk.Options, logs *syncbuf.Buffer) *bulk.Sink {
-			var l *slog.Logger
-			if logs != nil {
-				l = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			}
-			s, err := opensearch.New(config(url, o), l)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = s.Close(t.Context()) })
-			return s
+		New: func(url string, o bulk.Options, l *slog.Logger) (*bulk.Sink, error) {
+			return opensearch.New(config(url, o), l)
 		},
+
 		// The node takes the shipped templates unchanged; it runs without
 		// the ISM plugin, which Setup notices and says.
 		Setup: func(t testing.TB, url, prefix string) {

@@ -108,9 +108,6 @@ func Setup(ctx context.Context, cfg Config, logger *slog.Logger) (Result, error)
 
 // setupWith installs assets, which Setup takes from Assets.
 func setupWith(ctx context.Context, cfg Config, logger *slog.Logger, assets []Asset) (Result, error) {
-	if errs := cfg.Validate(); len(errs) > 0 {
-		return Result{}, invalid(errs)
-	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -118,9 +115,9 @@ func setupWith(ctx context.Context, cfg Config, logger *slog.Logger, assets []As
 	if err != nil {
 		return Result{}, err
 	}
-	defer ad.Client.CloseIdleConnections()
+	defer ad.Close()
 	res, err := setup(ctx, ad, cfg, logger, assets)
-	return res, bulk.RedactErr(ad.Red, err)
+	return res, ad.Redact(err)
 }
 
 func setup(ctx context.Context, ad bulk.Admin, cfg Config, logger *slog.Logger, assets []Asset) (Result, error) {
@@ -233,15 +230,12 @@ func Check(ctx context.Context, cfg Config) error {
 
 // checkWith checks for assets, which Check takes from Assets.
 func checkWith(ctx context.Context, cfg Config, assets []Asset) error {
-	if errs := cfg.Validate(); len(errs) > 0 {
-		return invalid(errs)
-	}
 	ad, err := newAdmin(cfg)
 	if err != nil {
 		return err
 	}
-	defer ad.Client.CloseIdleConnections()
-	return bulk.RedactErr(ad.Red, check(ctx, ad, cfg, assets))
+	defer ad.Close()
+	return ad.Redact(check(ctx, ad, cfg, assets))
 }
 
 func check(ctx context.Context, ad bulk.Admin, cfg Config, assets []Asset) error {
@@ -309,8 +303,11 @@ func ping(ctx context.Context, ad bulk.Admin) error {
 }
 
 // newAdmin returns the client of Setup and Check, with what takes the
-// credentials out of its errors.
+// credentials out of its errors, for a valid cfg.
 func newAdmin(cfg Config) (bulk.Admin, error) {
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return bulk.Admin{}, invalid(errs)
+	}
 	c, err := newClient(cfg)
 	if err != nil {
 		return bulk.Admin{}, err

@@ -29,7 +29,6 @@ type step struct {
 	method, path, body string
 	onNode             func(t *testing.T, url string) (after func()) // sets the node up to answer as recorded
 	onDouble           func(d *Double)                               // injects the same fault into the double
-	elasticsearchOnly  bool
 }
 
 // A strict mapping with an ip field: a wrong ip and an unknown field are

@@ -24,7 +24,7 @@ func NodeAssets(shipped []bulk.Asset) ([]bulk.Asset, error) {
 		if err := json.Unmarshal(a.Body, &v); err != nil {
 			return nil, err
 		}
-		if idx, ok := dig(v, "template", "settings", "index").(map[string]any); ok {
+		if idx, ok := Dig(v, "template", "settings", "index").(map[string]any); ok {
 			delete(idx, "lifecycle")
 		}
 		replaceType(v, "match_only_text", "text")
@@ -38,7 +38,8 @@ func NodeAssets(shipped []bulk.Asset) ([]bulk.Asset, error) {
 	return out, nil
 }
 
-func dig(v any, path ...string) any {
+// Dig returns the value at path in a decoded JSON object, or nil.
+func Dig(v any, path ...string) any {
 	for _, k := range path {
 		m, ok := v.(map[string]any)
 		if !ok {

@@ -1,9 +1,7 @@
 package bulktest
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"strings"
 
@@ -17,16 +15,9 @@ func HTTPClient(base string) bulk.Client { return httpClient{base: strings.TrimS
 type httpClient struct{ base string }
 
 func (c httpClient) Do(ctx context.Context, r bulk.Request) (*http.Response, error) {
-	var body io.Reader
-	if r.Body != nil {
-		body = bytes.NewReader(r.Body)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, c.base+r.Path, body)
+	req, err := r.HTTP(ctx, c.base)
 	if err != nil {
 		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
 	}
 	return http.DefaultClient.Do(req)
 }

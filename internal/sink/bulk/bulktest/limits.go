@@ -1,11 +1,13 @@
 package bulktest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
 	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
@@ -46,6 +48,19 @@ func oversizedSplit(t *testing.T, out Output, url string) {
 	}
 	if st := s.Stats(); st.BulkRequests < 4 {
 		t.Errorf("stats %+v: the request was not split", st)
+	}
+
+	// A body far over the limit: the node may close the connection
+	// before it has read it all, so that the client sees its write fail
+	// (broken pipe) instead of the 413.
+	big := Events("bigsplit", 1000, Nov)
+	ctx, cancel := context.WithTimeout(Ctx(t), time.Minute)
+	defer cancel()
+	if err := s.Write(ctx, big); err != nil {
+		t.Fatalf("a request of %d documents far over http.max_content_length: %v (stats %+v)", len(big), err, s.Stats())
+	}
+	if n := Count(t, url, prefix+"-*"); n != 1040 {
+		t.Errorf("stored %d of 1040", n)
 	}
 }
 

@@ -2,6 +2,7 @@ package bulktest
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -15,9 +16,17 @@ import (
 // the body; bodies of _bulk go as NDJSON.
 func Call(t testing.TB, base, method, path, body string) (int, []byte) {
 	t.Helper()
+	st, b, err := request(base, method, path, body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return st, b
+}
+
+func request(base, method, path, body string) (int, []byte, error) {
 	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if strings.Contains(path, "_bulk") {
@@ -25,14 +34,11 @@ func Call(t testing.TB, base, method, path, body string) (int, []byte) {
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return 0, nil, err
 	}
 	defer res.Body.Close()
 	data, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read: %v", method, path, err)
-	}
-	return res.StatusCode, data
+	return res.StatusCode, data, err
 }
 
 // MustCall is Call that fails t unless the node answers want.
@@ -61,8 +67,24 @@ func Count(t testing.TB, base, pattern string) int {
 // every id.
 func IDCounts(t testing.TB, base, pattern string, atMost int) map[string]int {
 	t.Helper()
-	MustCall(t, base, http.MethodPost, "/"+pattern+"/_refresh?allow_no_indices=true", "", http.StatusOK)
+	out, err := CountIDs(base, pattern, atMost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// CountIDs is IDCounts for callers that tell a node that is down from a
+// failure: it returns the error.
+func CountIDs(base, pattern string, atMost int) (map[string]int, error) {
+	if st, b, err := request(base, http.MethodPost, "/"+pattern+"/_refresh?allow_no_indices=true", ""); err != nil || st != http.StatusOK {
+		return nil, fmt.Errorf("refresh %s: %d %.300s %v", pattern, st, b, err)
+	}
 	q := `{"size":0,"track_total_hits":true,"aggs":{"ids":{"terms":{"field":"event.id","size":` + itoa(atMost+1) + `}}}}`
+	st, b, err := request(base, http.MethodPost, "/"+pattern+"/_search?allow_no_indices=true", q)
+	if err != nil || st != http.StatusOK {
+		return nil, fmt.Errorf("search %s: %d %.300s %v", pattern, st, b, err)
+	}
 	var res struct {
 		Aggs struct {
 			IDs struct {
@@ -74,15 +96,17 @@ func IDCounts(t testing.TB, base, pattern string, atMost int) map[string]int {
 			} `json:"ids"`
 		} `json:"aggregations"`
 	}
-	decode(t, MustCall(t, base, http.MethodPost, "/"+pattern+"/_search?allow_no_indices=true", q, http.StatusOK), &res)
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("search %s: %w", pattern, err)
+	}
 	if res.Aggs.IDs.Other != 0 {
-		t.Fatalf("terms aggregation left %d documents out: more than %d ids", res.Aggs.IDs.Other, atMost)
+		return nil, fmt.Errorf("terms aggregation left %d documents out: more than %d ids", res.Aggs.IDs.Other, atMost)
 	}
 	out := map[string]int{}
-	for _, b := range res.Aggs.IDs.Buckets {
-		out[b.Key] = b.Count
+	for _, bk := range res.Aggs.IDs.Buckets {
+		out[bk.Key] = bk.Count
 	}
-	return out
+	return out, nil
 }
 
 // Indices lists the names of the indices of pattern, sorted.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,9 +22,9 @@ import (
 
 // Output is one search output under test against a real node.
 type Output struct {
-	// Sink returns the output's sink (its own client) writing to the node
-	// at url with o, logging to logs when it is not nil.
-	Sink func(t testing.TB, url string, o bulk.Options, logs *syncbuf.Buffer) *bulk.Sink
+	// New returns the output's sink (its own client) writing to the node
+	// at url with o.
+	New func(url string, o bulk.Options, logger *slog.Logger) (*bulk.Sink, error)
 	// Setup installs the output's templates for prefix on the node at url,
 	// as far as the node takes them.
 	Setup func(t testing.TB, url, prefix string)
@@ -36,6 +37,22 @@ type Output struct {
 	// the outputs).
 	Decoder      pipeline.Decoder
 	MaxBodyBytes int
+}
+
+// Sink returns out's sink writing to the node at url with o, closed when
+// t ends, logging (as text, debug and up) to logs when it is not nil.
+func (out Output) Sink(t testing.TB, url string, o bulk.Options, logs *syncbuf.Buffer) *bulk.Sink {
+	t.Helper()
+	var l *slog.Logger
+	if logs != nil {
+		l = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	s, err := out.New(url, o, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	return s
 }
 
 // Nov is the date of most test events: their index is <prefix>-2026.11.01.
