@@ -12,6 +12,7 @@ require (
 	github.com/coder/websocket v1.8.14
 	github.com/elastic/go-elasticsearch/v8 v8.19.7
 	github.com/maxmind/mmdbwriter v1.2.0
+	github.com/opensearch-project/opensearch-go/v4 v4.8.1
 	github.com/oschwald/maxminddb-golang/v2 v2.9.1
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3

@@ -20,6 +20,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
 	filesink "github.com/sspr-exporter/sspr-exporter/internal/sink/file"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/kafka"
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/opensearch"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
 	filesource "github.com/sspr-exporter/sspr-exporter/internal/source/file"
 	kafkasource "github.com/sspr-exporter/sspr-exporter/internal/source/kafka"
@@ -188,6 +189,19 @@ func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telem
 			tel.Metrics.SinkStatsFrom("elasticsearch", telemetry.ElasticsearchStats(es))
 		}
 	}
+	if o := cfg.Output.OpenSearch; o.Enabled {
+		osink, err := opensearch.New(o.Config, logger.With("component", "sink.opensearch"))
+		if err != nil {
+			return nil, fmt.Errorf("output.opensearch: %w", err)
+		}
+		sinks = append(sinks, pipeline.NamedSink{Name: "opensearch", Sink: metrics.Sink("opensearch", osink, rec)})
+		ex.closers = append(ex.closers, osink.Close)
+		ready("sink.opensearch", osink)
+		if tel != nil {
+			// The same core as the Elasticsearch sink: the same counters.
+			tel.Metrics.SinkStatsFrom("opensearch", telemetry.ElasticsearchStats(osink))
+		}
+	}
 	if o := cfg.Output.Kafka; o.Enabled {
 		k, err := kafka.New(o.Config, logger.With("component", "sink.kafka"))
 		if err != nil {
@@ -241,7 +255,7 @@ func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telem
 }
 
 // Prepare checks at start that what the sinks need is in place (index
-// templates, ILM policy, topic), installing it first where the config says
+// templates, ILM or ISM policy, topic), installing it first where the config says
 // so. Its errors say what to do.
 func Prepare(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if o := cfg.Output.Elasticsearch; o.Enabled {
@@ -253,6 +267,15 @@ func Prepare(ctx context.Context, cfg config.Config, logger *slog.Logger) error 
 			return fmt.Errorf("output.elasticsearch: %w", err)
 		}
 	}
+	if o := cfg.Output.OpenSearch; o.Enabled {
+		if o.SetupOnStart {
+			if _, err := opensearch.Setup(ctx, o.Config, logger.With("component", "sink.opensearch")); err != nil {
+				return fmt.Errorf("output.opensearch setup: %w", err)
+			}
+		} else if err := opensearch.Check(ctx, o.Config); err != nil {
+			return fmt.Errorf("output.opensearch: %w", err)
+		}
+	}
 	if o := cfg.Output.Kafka; o.Enabled {
 		if err := kafka.Check(ctx, o.Config); err != nil {
 			return fmt.Errorf("output.kafka: %w", err)
@@ -262,7 +285,8 @@ func Prepare(ctx context.Context, cfg config.Config, logger *slog.Logger) error 
 }
 
 // Setup installs what the enabled sinks need: the Elasticsearch ILM policy
-// and templates, the Kafka topic. Running it again changes nothing.
+// and templates, the OpenSearch templates and ISM policy, the Kafka topic.
+// Running it again changes nothing.
 func Setup(ctx context.Context, cfg config.Config, logger *slog.Logger, report io.Writer) error {
 	did := false
 	if o := cfg.Output.Elasticsearch; o.Enabled {
@@ -277,6 +301,23 @@ func Setup(ctx context.Context, cfg config.Config, logger *slog.Logger, report i
 		}
 		did = true
 	}
+	if o := cfg.Output.OpenSearch; o.Enabled {
+		res, err := opensearch.Setup(ctx, o.Config, logger.With("component", "sink.opensearch"))
+		if err != nil {
+			return fmt.Errorf("output.opensearch setup: %w", err)
+		}
+		switch {
+		case res.NoISM != "" && res.Changed:
+			fmt.Fprintln(report, "opensearch: installed templates; no ISM policy: "+res.NoISM+", so indices are not deleted by age")
+		case res.NoISM != "":
+			fmt.Fprintln(report, "opensearch: templates already up to date; no ISM policy: "+res.NoISM+", so indices are not deleted by age")
+		case res.Changed:
+			fmt.Fprintln(report, "opensearch: installed ISM policy and templates")
+		default:
+			fmt.Fprintln(report, "opensearch: already up to date")
+		}
+		did = true
+	}
 	if o := cfg.Output.Kafka; o.Enabled {
 		if err := kafka.Setup(ctx, o.Config, logger.With("component", "sink.kafka")); err != nil {
 			return fmt.Errorf("output.kafka setup: %w", err)
@@ -285,7 +326,7 @@ func Setup(ctx context.Context, cfg config.Config, logger *slog.Logger, report i
 		did = true
 	}
 	if !did {
-		fmt.Fprintln(report, "nothing to set up: neither output.elasticsearch nor output.kafka is enabled")
+		fmt.Fprintln(report, "nothing to set up: none of output.elasticsearch, output.opensearch and output.kafka is enabled")
 	}
 	return nil
 }

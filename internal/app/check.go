@@ -12,6 +12,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/kafkaconn"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/kafka"
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/opensearch"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
 	filesource "github.com/sspr-exporter/sspr-exporter/internal/source/file"
 	kafkasource "github.com/sspr-exporter/sspr-exporter/internal/source/kafka"
@@ -30,7 +31,7 @@ type checkResult struct {
 // CheckCmd validates the config, then tries every configured endpoint and
 // prints one line per check: OK, or FAIL with what to fix.
 func CheckCmd(ctx context.Context, args []string, std Std) error {
-	fs := newFlags("check", "check --config FILE\n\nValidates the config, then tries every configured endpoint (input files, Event\nHubs and the checkpoint container, Elasticsearch and its templates, Kafka and\nits topics) and prints one line per check. Exit status 0 only when all pass.", std)
+	fs := newFlags("check", "check --config FILE\n\nValidates the config, then tries every configured endpoint (input files, Event\nHubs and the checkpoint container, Elasticsearch and OpenSearch and their\ntemplates, Kafka and its topics) and prints one line per check. Exit status 0 only when all pass.", std)
 	cfgPath := fs.String("config", "", configUsage)
 	timeout := fs.Duration("timeout", 30*time.Second, "time each endpoint check may take")
 	if err := parse(fs, args); err != nil {
@@ -89,6 +90,9 @@ func runChecks(ctx context.Context, cfg config.Config, timeout time.Duration) []
 	}
 	if o := cfg.Output.Elasticsearch; o.Enabled {
 		try("output.elasticsearch", func(ctx context.Context) error { return elasticsearch.Check(ctx, o.Config) })
+	}
+	if o := cfg.Output.OpenSearch; o.Enabled {
+		try("output.opensearch", func(ctx context.Context) error { return opensearch.Check(ctx, o.Config) })
 	}
 	if o := cfg.Output.Kafka; o.Enabled {
 		try("output.kafka", func(ctx context.Context) error { return kafka.Check(ctx, o.Config) })

@@ -37,6 +37,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/file"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/kafka"
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/opensearch"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
 	kafkasource "github.com/sspr-exporter/sspr-exporter/internal/source/kafka"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry"
@@ -118,6 +119,7 @@ type GraphEnrich struct {
 type Output struct {
 	File          file.Config         `toml:"file"`
 	Elasticsearch ElasticsearchOutput `toml:"elasticsearch"`
+	OpenSearch    OpenSearchOutput    `toml:"opensearch"`
 	Kafka         KafkaOutput         `toml:"kafka"`
 }
 
@@ -128,6 +130,15 @@ type ElasticsearchOutput struct {
 	// (as the setup command does) instead of only checking for them.
 	SetupOnStart         bool `toml:"setup_on_start"`
 	elasticsearch.Config      // its keys sit directly in the section
+}
+
+// OpenSearchOutput is the [output.opensearch] section.
+type OpenSearchOutput struct {
+	Enabled bool `toml:"enabled"`
+	// SetupOnStart makes run install the templates and the ISM policy
+	// itself (as the setup command does) instead of only checking for them.
+	SetupOnStart      bool `toml:"setup_on_start"`
+	opensearch.Config      // its keys sit directly in the section
 }
 
 // KafkaOutput is the [output.kafka] section.
@@ -170,6 +181,7 @@ func Default() Config {
 		Output: Output{
 			File:          file.DefaultConfig(),
 			Elasticsearch: ElasticsearchOutput{Config: elasticsearch.DefaultConfig()},
+			OpenSearch:    OpenSearchOutput{Config: opensearch.DefaultConfig()},
 			Kafka:         KafkaOutput{Config: kafka.DefaultConfig()},
 		},
 		DeadLetter: DeadLetter{Type: DeadLetterFile, Path: "-", Kafka: kafkadl.DefaultConfig()},

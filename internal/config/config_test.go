@@ -133,7 +133,7 @@ func TestLoadFile(t *testing.T) {
 		}},
 		Output: Output{File: file.Config{
 			Enabled: true, Path: "/var/log/sspr/events.ndjson", MaxBytes: 100 << 20, MaxAge: 24 * time.Hour, MaxBackups: 7,
-		}, Elasticsearch: def.Output.Elasticsearch, Kafka: def.Output.Kafka},
+		}, Elasticsearch: def.Output.Elasticsearch, OpenSearch: def.Output.OpenSearch, Kafka: def.Output.Kafka},
 		DeadLetter: DeadLetter{Type: "file", Path: "/var/log/sspr/dead.ndjson", Kafka: def.DeadLetter.Kafka},
 		Pipeline:   Pipeline{MaxInFlight: 8, ShutdownGrace: time.Minute},
 		Log:        Log{Level: "debug", Format: "json"},

@@ -21,7 +21,6 @@ import (
 
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/azurite"
-	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/eventhubsemu"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/kafkabroker"
 )
@@ -35,12 +34,12 @@ const (
 	chaosIndexGlob  = "entra-sspr-"
 )
 
-// chaosEnv is the whole chain: emulator → exporter → Elasticsearch double
-// and Kafka, checkpoints in Azurite.
+// chaosEnv is the whole chain: emulator → exporter → a real Elasticsearch
+// node (behind a fault proxy) and Kafka, checkpoints in Azurite.
 type chaosEnv struct {
 	emu *eventhubsemu.Emulator
 	az  *azurite.Server
-	es  *esdouble.Double
+	es  *esNode
 	kb  *kafkabroker.Broker
 	dir string
 	led *ledger
@@ -55,26 +54,52 @@ type fault struct {
 
 var faults = []fault{
 	{"es-429-storm", func(env *chaosEnv, rng *rand.Rand) error {
-		// Whole requests refused, then a share of single items refused.
-		env.es.FailNext(5+rng.IntN(10), 429)
+		// Whole requests refused, then a share of the items answered 429
+		// although the node stored them (lost acknowledgements).
+		env.es.proxy.FailNext(5+rng.IntN(10), 429)
 		var mu sync.Mutex
 		hr := rand.New(rand.NewPCG(rng.Uint64(), 1))
-		env.es.SetItemHook(func(action, index, id string) int {
+		env.es.proxy.SetItemFaults(func() bool {
 			mu.Lock()
 			defer mu.Unlock()
-			if hr.IntN(3) == 0 {
-				return 429
-			}
-			return 0
+			return hr.IntN(3) == 0
 		})
 		time.Sleep(randDuration(rng, 2*time.Second, 4*time.Second))
-		env.es.SetItemHook(nil)
+		env.es.proxy.SetItemFaults(nil)
 		return nil
 	}},
 	{"es-down", func(env *chaosEnv, rng *rand.Rand) error {
-		env.es.SetDown(true)
+		// The way to the node closes every connection.
+		env.es.proxy.SetDown(true)
 		time.Sleep(randDuration(rng, 2*time.Second, 5*time.Second))
-		env.es.SetDown(false)
+		env.es.proxy.SetDown(false)
+		return nil
+	}},
+	{"es-node-kill", func(env *chaosEnv, rng *rand.Rand) error {
+		// kill -9 of the node in the middle of bulk requests, and a restart
+		// on the same port and data once it is down for a while.
+		if err := env.es.node.Kill(); err != nil {
+			return fmt.Errorf("kill the node: %w", err)
+		}
+		time.Sleep(randDuration(rng, 0, 2*time.Second))
+		if err := env.es.node.Restart(); err != nil {
+			return fmt.Errorf("restart the node: %w", err)
+		}
+		return nil
+	}},
+	{"es-reset", func(env *chaosEnv, rng *rand.Rand) error {
+		// Bulk requests the node carries out, whose answers never come:
+		// the connection is reset instead.
+		env.es.proxy.ResetAfterNext(3 + rng.IntN(5))
+		time.Sleep(randDuration(rng, 2*time.Second, 4*time.Second))
+		env.es.proxy.ResetAfterNext(0)
+		return nil
+	}},
+	{"es-slow", func(env *chaosEnv, rng *rand.Rand) error {
+		// Every answer held back for seconds (under request_timeout).
+		env.es.proxy.SetDelay(randDuration(rng, time.Second, 3*time.Second))
+		time.Sleep(randDuration(rng, 3*time.Second, 5*time.Second))
+		env.es.proxy.SetDelay(0)
 		return nil
 	}},
 	{"kafka-restart", func(env *chaosEnv, rng *rand.Rand) error {
@@ -173,26 +198,17 @@ func (k *kafkaReader) pollPartition(ctx context.Context, part int) error {
 	return nil
 }
 
-// esCounts counts documents by id across the exporter's indices.
-func (env *chaosEnv) esCounts() map[string]int {
-	out := map[string]int{}
-	for _, idx := range env.es.Indices() {
-		if !strings.HasPrefix(idx, chaosIndexGlob) {
-			continue
-		}
-		for _, id := range env.es.IDs(idx) {
-			out[id]++
-		}
-	}
-	return out
-}
-
-func (env *chaosEnv) exporterTOML(dl string) string {
+// exporterTOML is the exporter's configuration; without es, the
+// Elasticsearch output is off (for the setup run: the test installs what
+// the node takes of the templates itself, see startESNode).
+func (env *chaosEnv) exporterTOML(dl string, es bool) string {
 	ehConn := "Endpoint=sb://" + env.emu.Namespace() + ";SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=" + chaosEventHubKy + ";UseDevelopmentEmulator=true"
 	extra := fmt.Sprintf(`
 [output.elasticsearch]
-enabled = true
-setup_on_start = true
+enabled = %v
+# The node has no ILM: its templates are installed by the test, and the
+# exporter runs as a writer that does not check them.
+skip_setup_check = true
 addresses = [%s]
 api_key = %s
 request_timeout = "10s"
@@ -226,7 +242,7 @@ ca_file = %s
 [output.kafka.setup]
 partitions = 3
 replication_factor = 1
-`, tomlStr(env.es.URL()), tomlStr(chaosESKey), tomlStr(env.kb.SASLAddr()), tomlStr(chaosTopic),
+`, es, tomlStr(env.es.URL()), tomlStr(chaosESKey), tomlStr(env.kb.SASLAddr()), tomlStr(chaosTopic),
 		tomlStr(env.kb.User()), tomlStr(chaosKafkaPass), tomlStr(env.kb.CAFile()))
 	return exporterConfig{
 		EventHubsConn: ehConn,
@@ -258,8 +274,9 @@ type roundRow struct {
 
 // checkAfterKill checks, while the exporter is dead, that every SSPR event
 // of every body at or before its partition's checkpoint is in
-// Elasticsearch and in Kafka. A fault in progress may make the checkpoints
-// or Kafka unreadable; that part of the check is then skipped and said so.
+// Elasticsearch and in Kafka. A fault in progress may make the checkpoints,
+// Kafka or the node unreadable; that part of the check is then skipped and
+// said so.
 func (env *chaosEnv) checkAfterKill(t *testing.T, round int) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -273,7 +290,7 @@ func (env *chaosEnv) checkAfterKill(t *testing.T, round int) string {
 		t.Logf("round %d: checkpoints unreadable after the kill (storage outage?): %v", round, err)
 		return "skipped"
 	}
-	es := env.esCounts()
+	es, eserr := env.es.counts()
 	kctx, kcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	kerr := env.kr.poll(kctx)
 	kcancel()
@@ -288,7 +305,7 @@ func (env *chaosEnv) checkAfterKill(t *testing.T, round int) string {
 			t.Errorf("round %d: partition %s checkpoint at sequence %d has offset %s, the event has %s", round, b.partition, cp.seq, cp.offset, b.offset)
 		}
 		for _, id := range b.ids {
-			if es[id] == 0 {
+			if eserr == nil && es[id] == 0 {
 				t.Errorf("round %d: partition %s checkpointed at %d, but %s (sequence %d) is not in Elasticsearch", round, b.partition, cp.seq, id, b.seq)
 			}
 			if kerr == nil && env.kr.count[id] == 0 {
@@ -296,18 +313,27 @@ func (env *chaosEnv) checkAfterKill(t *testing.T, round int) string {
 			}
 		}
 	}
-	if kerr != nil {
+	switch {
+	case kerr != nil && eserr != nil:
+		t.Logf("round %d: Kafka and Elasticsearch unreadable after the kill (restarts?), checked neither: %v; %v", round, kerr, eserr)
+		return strconv.Itoa(checked) + " (neither)"
+	case kerr != nil:
 		t.Logf("round %d: Kafka unreadable after the kill (broker restart?), checked Elasticsearch only: %v", round, kerr)
 		return strconv.Itoa(checked) + " (ES only)"
+	case eserr != nil:
+		t.Logf("round %d: Elasticsearch unreadable after the kill (node restart?), checked Kafka only: %v", round, eserr)
+		return strconv.Itoa(checked) + " (Kafka only)"
 	}
 	return strconv.Itoa(checked)
 }
 
 // TestChaos runs rounds of traffic with poison bodies through the whole
-// chain while injecting faults and killing the exporter, and checks after
-// every round that every SSPR event reached both sinks (exactly one copy
-// in Elasticsearch, at least one in Kafka), that every poison body was
-// dead-lettered with its position, and that the exporter recovered alone.
+// chain while injecting faults (the Elasticsearch node itself killed with
+// SIGKILL and restarted among them) and killing the exporter, and checks
+// after every round that every SSPR event reached both sinks (exactly one
+// copy in Elasticsearch, at least one in Kafka), that every poison body
+// was dead-lettered with its position, and that the exporter recovered
+// alone.
 func TestChaos(t *testing.T) {
 	seed := testSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 7))
@@ -319,20 +345,23 @@ func TestChaos(t *testing.T) {
 	env := &chaosEnv{
 		emu: eventhubsemu.Start(t, eventhubsemu.Options{Hub: "audit", Partitions: 4}),
 		az:  azurite.Start(t),
-		es:  esdouble.New(),
+		es:  startESNode(t, chaosESKey),
 		kb:  kafkabroker.Start(t, kafkabroker.Options{Password: chaosKafkaPass}),
 		dir: t.TempDir(),
 		led: &ledger{},
 	}
-	t.Cleanup(env.es.Close)
-	env.es.RequireAuthorization("APIKey " + chaosESKey)
 	env.kr = &kafkaReader{addr: env.kb.PlainAddr(), next: map[int]int64{}, count: map[string]int{}}
 	dlPath := filepath.Join(env.dir, "deadletter.ndjson")
-	p := newProc(t, env.dir, "exporter", env.exporterTOML(dlPath))
+	p := newProc(t, env.dir, "exporter", env.exporterTOML(dlPath, true))
 
-	// The topic and the Elasticsearch templates, as an operator would.
+	// The topic, as an operator would (the templates are on the node
+	// already: it takes only part of them).
+	setupCfg := filepath.Join(env.dir, "setup.toml")
+	if err := os.WriteFile(setupCfg, []byte(env.exporterTOML(dlPath, false)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	setupLog := filepath.Join(env.dir, "setup.log")
-	setup := exec.Command(exporterBin, "setup", "--config", p.cfgPath)
+	setup := exec.Command(exporterBin, "setup", "--config", setupCfg)
 	setup.Env = childEnv()
 	out, err := setup.CombinedOutput()
 	_ = os.WriteFile(setupLog, out, 0o600)
@@ -499,7 +528,10 @@ func tail(s string, n int) string {
 func (env *chaosEnv) converged(t *testing.T, dlPath string) string {
 	t.Helper()
 	ids := env.led.ids()
-	es := env.esCounts()
+	es, err := env.es.counts()
+	if err != nil {
+		return "reading Elasticsearch: " + err.Error()
+	}
 	var missES []string
 	for _, id := range ids {
 		if es[id] == 0 {
@@ -547,7 +579,10 @@ func (env *chaosEnv) checkRound(t *testing.T, row *roundRow, dlPath string) {
 		want[id] = true
 	}
 	row.ssprSent = len(want)
-	es := env.esCounts()
+	es, err := env.es.counts()
+	if err != nil {
+		t.Errorf("reading Elasticsearch after the round converged: %v", err)
+	}
 	row.esDocs = len(es)
 	for id, n := range es {
 		if !want[id] {

@@ -9,14 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	kgo "github.com/segmentio/kafka-go"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
 	"github.com/sspr-exporter/sspr-exporter/internal/kafkaconn"
+	"github.com/sspr-exporter/sspr-exporter/internal/retry"
 )
+
+// backoff spaces the attempts to deliver one dead letter.
+var backoff = retry.Config{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second}
 
 // Config is the [dead_letter.kafka] section.
 type Config struct {
@@ -103,7 +106,7 @@ func (w *Writer) Write(ctx context.Context, r deadletter.Record) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
-	backoff := 100 * time.Millisecond
+	b := backoff.Backoff()
 	for attempt := 1; ; attempt++ {
 		err = w.w.WriteMessages(ctx, msg)
 		if err == nil {
@@ -119,14 +122,10 @@ func (w *Writer) Write(ctx context.Context, r deadletter.Record) error {
 				continue
 			}
 		}
-		wait := backoff/2 + rand.N(backoff/2+1)
 		w.log.Warn("dead letter not delivered to Kafka, retrying", "topic", w.cfg.Topic, "attempt", attempt, "error", err.Error(), "hint", kafkaconn.Hint(err))
-		select {
-		case <-ctx.Done():
+		if !retry.Wait(ctx, b.Next()) {
 			return fmt.Errorf("dead letter to Kafka topic %s: %w", w.cfg.Topic, err)
-		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 

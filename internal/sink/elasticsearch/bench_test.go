@@ -1,7 +1,6 @@
 package elasticsearch
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
@@ -33,29 +32,4 @@ func BenchmarkWrite(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(docs)*b.N)/b.Elapsed().Seconds(), "docs/s")
-}
-
-// BenchmarkEncode measures the sink's own per-document work: choosing the
-// index and writing the action and source lines.
-func BenchmarkEncode(b *testing.B) {
-	docs := events("enc", 1000, nov)
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	b.ReportAllocs()
-	n := 0
-	for b.Loop() {
-		d := &docs[n%len(docs)]
-		n++
-		if buf.Len() > 4<<20 {
-			buf.Reset()
-		}
-		start := buf.Len()
-		writeAction(&buf, IndexName("entra-sspr", Month, d.Time), docID(d.Event.ID))
-		if err := enc.Encode(d); err != nil {
-			b.Fatal(err)
-		}
-		b.SetBytes(int64(buf.Len() - start))
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "docs/s")
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
 )
 
+// Double: it requires credentials, which the test nodes (no security plugin) do not.
 func TestCredentialsAreSentAndNeverShown(t *testing.T) {
 	const pw = "s3cr3t-Pa55"
 	const key = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="
@@ -69,6 +70,7 @@ func TestCredentialsAreSentAndNeverShown(t *testing.T) {
 	}
 }
 
+// Double: the test nodes serve plain HTTP.
 func TestTLSVerification(t *testing.T) {
 	d := esdouble.NewTLS()
 	defer d.Close()
@@ -169,6 +171,7 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// Double: it echoes the request like a hostile proxy, which a node never does.
 // A proxy (or anything in front of the node) may repeat the request in its
 // error answer, Authorization header included. No form of a credential
 // may reach an error, a rejection, the readiness reason or the log.

@@ -2,13 +2,14 @@ package elasticsearch
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+	"github.com/sspr-exporter/sspr-exporter/internal/retry"
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/bulk/bulktest"
 	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
 )
@@ -28,7 +29,7 @@ func outage(t testing.TB) time.Duration {
 func testConfig(d *esdouble.Double) Config {
 	cfg := DefaultConfig()
 	cfg.Addresses = []string{d.URL()}
-	cfg.Retry = RetryConfig{InitialBackoff: 5 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
+	cfg.Retry = retry.Config{InitialBackoff: 5 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
 	cfg.RequestTimeout = 10 * time.Second
 	cfg.LogInterval = 200 * time.Millisecond
 	return cfg
@@ -65,40 +66,9 @@ func setupDouble(t testing.TB) (*esdouble.Double, Config) {
 	return d, cfg
 }
 
-// event builds a complete SSPR document.
-func event(id string, at time.Time) ecs.Event {
-	return ecs.Event{
-		Timestamp: at.UTC().Format(time.RFC3339Nano),
-		Time:      at,
-		ECS:       ecs.ECSMeta{Version: ecs.Version},
-		Event: ecs.EventMeta{
-			Kind: "event", Category: []string{"iam"}, Type: []string{"change", "user"},
-			Action: "password-reset", Outcome: "success", ID: id, Provider: "Self-service Password Management",
-			Dataset: ecs.Dataset, Original: `{"id":"` + id + `"}`,
-		},
-		User: ecs.User{Name: "alice@contoso.com", ID: "u-1", Domain: "contoso.com",
-			Target: ecs.TargetUser{Name: "alice@contoso.com", ID: "u-1", Domain: "contoso.com"}},
-		Related:   ecs.Related{User: []string{"alice@contoso.com"}, IP: []string{"203.0.113.7"}},
-		Source:    ecs.Source{IP: "203.0.113.7"},
-		Cloud:     ecs.Cloud{Provider: "azure", Account: ecs.CloudAccount{ID: "tenant-1"}},
-		UserAgent: ecs.UserAgent{Original: "Mozilla/5.0"},
-		Azure: ecs.Azure{CorrelationID: "c-" + id, TenantID: "tenant-1", AuditLogs: ecs.AuditLogs{
-			Category: "UserManagement", OperationName: "Reset password (self-service)", Result: "success",
-			LoggedByService:   "Self-service Password Management",
-			AdditionalDetails: map[string]string{"MethodsUsed": "Email", "Some.Unknown key": "x"},
-			TargetResources: []ecs.TargetResource{{ID: "u-1", Type: "User", UserPrincipalName: "alice@contoso.com",
-				ModifiedProperties: []ecs.ModifiedProperty{{DisplayName: "PasswordHash", NewValue: "x"}}}},
-		}},
-	}
-}
+func event(id string, at time.Time) ecs.Event { return bulktest.Event(id, at) }
 
-func events(prefix string, n int, at time.Time) []ecs.Event {
-	out := make([]ecs.Event, n)
-	for i := range out {
-		out[i] = event(fmt.Sprintf("%s-%05d", prefix, i), at.Add(time.Duration(i)*time.Second))
-	}
-	return out
-}
+func events(prefix string, n int, at time.Time) []ecs.Event { return bulktest.Events(prefix, n, at) }
 
 // patience bounds every wait of a test, so a broken sink that retries
 // forever fails the test instead of hanging it.

@@ -1,147 +1,16 @@
 package elasticsearch
 
 import (
-	"bytes"
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
 )
-
-const novIndex = "entra-sspr-2026.11.01"
-
-// hashedID is the documented _id of a record id that cannot be used as is.
-func hashedID(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return "longid-sha256-" + hex.EncodeToString(sum[:])
-}
-
-func storedEventID(t *testing.T, d *esdouble.Double, id string) string {
-	t.Helper()
-	src := d.Get(novIndex, id)
-	if src == nil {
-		t.Fatalf("no document under _id %.80q; ids: %.300q", id, d.IDs(novIndex))
-	}
-	var doc struct {
-		Event struct {
-			ID string `json:"id"`
-		} `json:"event"`
-	}
-	if err := json.Unmarshal(src, &doc); err != nil {
-		t.Fatal(err)
-	}
-	return doc.Event.ID
-}
-
-// Elasticsearch refuses a whole bulk request when one _id is longer than
-// 512 bytes of UTF-8, so such ids are stored under a hash of themselves,
-// the same on every replay, and kept whole in event.id.
-func TestOverlongIDsAreStoredUnderAStableHash(t *testing.T) {
-	d, cfg := setupDouble(t)
-	s := newSink(t, cfg, nil)
-	long := strings.Repeat("é", 300)       // 300 characters, 600 bytes
-	invalid := strings.Repeat("\xff", 200) // 200 bytes here, 600 once JSON makes each byte U+FFFD
-	exact := strings.Repeat("x", 512)
-	docs := append(events("long", 13, nov), event(long, nov), event(invalid, nov), event(exact, nov))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := s.Write(ctx, docs); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	if n := d.Count("*"); n != 16 {
-		t.Fatalf("stored %d of 16", n)
-	}
-	if got := storedEventID(t, d, hashedID(long)); got != long {
-		t.Errorf("event.id of the hashed document = %.40q..., want the record id", got)
-	}
-	storedEventID(t, d, hashedID(invalid))
-	if got := storedEventID(t, d, exact); got != exact {
-		t.Errorf("a 512-byte id is not stored as is")
-	}
-
-	// A replay lands on the same _id: nothing is added.
-	if err := s.Write(ctx, docs); err != nil {
-		t.Fatalf("replay: %v", err)
-	}
-	if st := s.Stats(); st.Duplicates != 16 || d.Count("*") != 16 {
-		t.Errorf("after a replay: %d duplicates, %d stored; want 16, 16", st.Duplicates, d.Count("*"))
-	}
-
-	// A record whose own id looks like a hashed one is hashed as well, so
-	// it can never be taken for the long one's copy.
-	if err := s.Write(ctx, []ecs.Event{event(hashedID(long), nov)}); err != nil {
-		t.Fatal(err)
-	}
-	if d.Count("*") != 17 || storedEventID(t, d, hashedID(hashedID(long))) != hashedID(long) {
-		t.Errorf("a look-alike id was not stored apart: %d documents", d.Count("*"))
-	}
-}
-
-// encodeRaw builds a chunk the way Write does, but with the ids as given:
-// what a request with over-long ids looks like to a node.
-func encodeRaw(cfg Config, docs []ecs.Event, ids []string) chunk {
-	c := chunk{buf: &bytes.Buffer{}}
-	for i := range docs {
-		start := c.buf.Len()
-		writeAction(c.buf, IndexName(cfg.Index.Prefix, cfg.Index.Granularity, docs[i].Time), ids[i])
-		c.buf.Write(docs[i].AppendJSON(nil))
-		c.buf.WriteByte('\n')
-		c.items = append(c.items, item{doc: i, start: start, end: c.buf.Len()})
-	}
-	return c
-}
-
-// A bulk request Elasticsearch refuses as a whole (400) is halved until
-// the document that causes it is alone; that document is rejected (and
-// dead-lettered by the pipeline), everything else is stored.
-func TestRefusedRequestIsSplitDownToTheDocument(t *testing.T) {
-	d, cfg := setupDouble(t)
-	s := newSink(t, cfg, nil)
-	docs := events("split400", 16, nov)
-	ids := make([]string, len(docs))
-	for i := range docs {
-		ids[i] = docs[i].Event.ID
-	}
-	ids[3], ids[11] = strings.Repeat("3", 600), strings.Repeat("b", 513)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	res := s.sendChunk(ctx, encodeRaw(cfg, docs, ids))
-	if res.err != nil {
-		t.Fatalf("sendChunk: %v (rejected %d)", res.err, len(res.rejected))
-	}
-	sort.Slice(res.rejected, func(a, b int) bool { return res.rejected[a].Index < res.rejected[b].Index })
-	if len(res.rejected) != 2 || res.rejected[0].Index != 3 || res.rejected[1].Index != 11 {
-		t.Fatalf("rejected %+v, want documents 3 and 11", res.rejected)
-	}
-	for _, r := range res.rejected {
-		var ie *ItemError
-		if !errors.As(r.Err, &ie) || ie.Status != 400 || ie.Type != "action_request_validation_exception" || !strings.Contains(ie.Reason, "is too long") {
-			t.Errorf("rejection of %d: %#v", r.Index, r.Err)
-		}
-	}
-	if n := d.Count("*"); n != 14 {
-		t.Errorf("stored %d of 14", n)
-	}
-	if st := s.Stats(); st.Created != 14 || st.Rejected != 2 {
-		t.Errorf("stats %+v: want 14 created, 2 rejected", st)
-	}
-	if err := s.Ready(); err != nil {
-		t.Errorf("a refused document made the sink unready: %v", err)
-	}
-}
 
 // proxied puts a reverse proxy in front of d; intercept answers a request
 // itself when it returns true.
@@ -158,6 +27,7 @@ func proxied(t *testing.T, d *esdouble.Double, intercept func(w http.ResponseWri
 	return p.URL
 }
 
+// Double behind a proxy: a node never answers with a proxy's page.
 // A 400 that does not come from Elasticsearch (a proxy's page) cannot be
 // pinned on a document: rejecting would dead-letter every document. It is
 // retried, and the sink says why it is not ready, until it heals.
@@ -193,6 +63,7 @@ func TestBadRequestFromAProxyIsRetriedNotRejected(t *testing.T) {
 	}
 }
 
+// Double behind a proxy: a node never sends a short answer.
 // A 200 answer that does not account for every action (a broken proxy, a
 // truncated body) is not taken as "all stored".
 func TestBulkAnswerMissingItemsIsNotTakenAsStored(t *testing.T) {
@@ -216,6 +87,7 @@ func TestBulkAnswerMissingItemsIsNotTakenAsStored(t *testing.T) {
 	}
 }
 
+// Double behind a proxy: a node never sends such items.
 // Bulk items the sink cannot read as a create result (another action's
 // key, no status) are retried, and the sink says why it is not ready
 // instead of retrying in silence.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/bulk"
 	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
 	"github.com/sspr-exporter/sspr-exporter/internal/testserver/esdouble"
 )
@@ -23,6 +24,7 @@ var update = flag.Bool("update", false, "rewrite deploy/elasticsearch from Asset
 
 const deployDir = "../../../deploy/elasticsearch"
 
+// Double: the ILM API (the test nodes have no ILM plugin); the templates alone are set up on the nodes too.
 func TestSetupIsIdempotent(t *testing.T) {
 	d := esdouble.New()
 	defer d.Close()
@@ -74,6 +76,7 @@ func TestSetupIsIdempotent(t *testing.T) {
 	}
 }
 
+// Double: 403 on demand (no security plugin on the test nodes).
 func TestSetupAndCheckNameTheProblem(t *testing.T) {
 	d := esdouble.New()
 	defer d.Close()
@@ -118,7 +121,7 @@ func TestTemplatesUseParseOriginationDate(t *testing.T) {
 		if suffix[0] != '-' || suffix[5] != '.' || suffix[8] != '.' {
 			t.Errorf("%s: %s does not end with -yyyy.MM.dd", g, name)
 		}
-		if !globMatch("entra-sspr-*", name) {
+		if !bulk.GlobMatch("entra-sspr-*", name) {
 			t.Errorf("%s is not covered by the template pattern", name)
 		}
 	}
@@ -258,6 +261,7 @@ func TestMappingsCoverEveryEmittedField(t *testing.T) {
 	}
 }
 
+// Double: 401 and 403 on demand, and a node that is down.
 // skip_setup_check skips the template and ILM checks only: Check (what
 // `sspr-exporter check` and the start-up check run) still proves that the
 // node is reachable and takes the credentials.

@@ -86,6 +86,7 @@ func fingerprint(der []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// Double: the test nodes serve plain HTTP.
 // With tls.ca_fingerprint the pinned certificate is the trust anchor, but
 // the node's certificate must still be issued for the host (name or IP
 // address) of the URL: the pin says whom to trust, not that any

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/kafkaconn"
+	"github.com/sspr-exporter/sspr-exporter/internal/retry"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
 
@@ -35,7 +36,7 @@ type Config struct {
 	ErrorLogInterval time.Duration `toml:"error_log_interval"`
 
 	Batch        BatchConfig        `toml:"batch"`
-	Retry        RetryConfig        `toml:"retry"`
+	Retry        retry.Config       `toml:"retry"`
 	SASL         SASLConfig         `toml:"sasl"`
 	TLS          TLSConfig          `toml:"tls"`
 	Setup        SetupConfig        `toml:"setup"`
@@ -50,13 +51,6 @@ type BatchConfig struct {
 	MaxBytes int `toml:"max_bytes"`
 	// Linger is how long a partially filled batch waits for more messages.
 	Linger time.Duration `toml:"linger"`
-}
-
-// RetryConfig bounds the exponential backoff between attempts. Attempts
-// never stop while the caller's context lives.
-type RetryConfig struct {
-	InitialBackoff time.Duration `toml:"initial_backoff"`
-	MaxBackoff     time.Duration `toml:"max_backoff"`
 }
 
 // SASLConfig selects SASL authentication; the keys are shared with every
@@ -104,7 +98,7 @@ func DefaultConfig() Config {
 		WriteTimeout:     10 * time.Second,
 		ErrorLogInterval: 30 * time.Second,
 		Batch:            BatchConfig{MaxMessages: 1000, MaxBytes: 1 << 20, Linger: 5 * time.Millisecond},
-		Retry:            RetryConfig{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second},
+		Retry:            retry.Config{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second},
 		Setup: SetupConfig{
 			CreateTopic:       true,
 			Partitions:        6,
@@ -161,11 +155,8 @@ func (c Config) Validate() []error {
 	if c.Batch.Linger < 0 {
 		add("batch.linger: must not be negative")
 	}
-	if c.Retry.InitialBackoff <= 0 {
-		add("retry.initial_backoff: must be positive")
-	}
-	if c.Retry.MaxBackoff < c.Retry.InitialBackoff {
-		add("retry.max_backoff: must be at least retry.initial_backoff")
+	for _, e := range c.Retry.Validate() {
+		add("retry.%v", e)
 	}
 	errs = append(errs, kafkaconn.Validate(c.SASL, c.TLS)...)
 	if c.Setup.Partitions < 1 && c.Setup.Partitions != -1 {

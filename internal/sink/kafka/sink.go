@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	kgo "github.com/segmentio/kafka-go"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
+	"github.com/sspr-exporter/sspr-exporter/internal/retry"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
 )
 
@@ -41,10 +41,13 @@ type Sink struct {
 	single    *kgo.Writer
 	transport *kgo.Transport
 
+	// logs lets a persisting failure of one class be logged once per
+	// error_log_interval.
+	logs *retry.Limiter
+
 	mu        sync.Mutex
 	readyErr  error
-	failing   bool      // a failure was logged and recovery not yet
-	lastLog   time.Time // last failure log
+	failing   bool // a failure was logged and recovery not yet
 	lastClass string
 
 	cancel context.CancelFunc
@@ -67,7 +70,8 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka config: %w", err)
 	}
-	s := &Sink{cfg: cfg, logger: logger.With("sink", Name, "topic", cfg.Topic), readyErr: errNotConnected, transport: transport}
+	s := &Sink{cfg: cfg, logger: logger.With("sink", Name, "topic", cfg.Topic), readyErr: errNotConnected, transport: transport,
+		logs: retry.NewLimiter(cfg.ErrorLogInterval)}
 	s.enc.keyMode = cfg.Key
 	if cfg.Pseudonymize.Enabled {
 		s.enc.pseudo = newPseudonymizer([]byte(cfg.Pseudonymize.Key.Reveal()))
@@ -107,7 +111,7 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 // outcome of writes keeps the readiness state.
 func (s *Sink) probe(ctx context.Context) {
 	defer s.wg.Done()
-	b := s.newBackoff()
+	b := s.cfg.Retry.Backoff()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.WriteTimeout)
 		err := Check(pctx, s.cfg)
@@ -124,10 +128,8 @@ func (s *Sink) probe(ctx context.Context) {
 			return
 		}
 		s.noteFailure(err, 0)
-		select {
-		case <-ctx.Done():
+		if !retry.Wait(ctx, b.Next()) {
 			return
-		case <-time.After(b.next()):
 		}
 	}
 }
@@ -163,7 +165,7 @@ func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
 		pending = append(pending, i)
 	}
 
-	b := s.newBackoff()
+	b := s.cfg.Retry.Backoff()
 	for attempt := 1; len(pending) > 0; attempt++ {
 		batch := make([]kgo.Message, len(pending))
 		for j, i := range pending {
@@ -215,10 +217,8 @@ func (s *Sink) Write(ctx context.Context, docs []ecs.Event) error {
 			break
 		}
 		s.noteFailure(err, len(pending))
-		select {
-		case <-ctx.Done():
+		if !retry.Wait(ctx, b.Next()) {
 			return fmt.Errorf("kafka produce: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(b.next()):
 		}
 	}
 	if len(rejected) < len(docs) {
@@ -269,14 +269,14 @@ func (s *Sink) noteFailure(err error, pending int) {
 		return
 	}
 	class, streamWide := errorClass(err)
-	now := time.Now()
 	s.mu.Lock()
 	s.readyErr = fmt.Errorf("kafka: %s: %w%s", class, err, hint(err))
-	logIt := !s.failing || class != s.lastClass || now.Sub(s.lastLog) >= s.cfg.ErrorLogInterval
-	if logIt {
-		s.lastLog, s.lastClass = now, class
+	if !s.failing || class != s.lastClass {
+		// A new failure, or another kind of it, is logged at once.
+		s.logs.Reset()
 	}
-	s.failing = true
+	s.failing, s.lastClass = true, class
+	logIt, held := s.logs.Allow(time.Now())
 	s.mu.Unlock()
 	if !logIt {
 		return
@@ -288,7 +288,7 @@ func (s *Sink) noteFailure(err error, pending int) {
 	}
 	s.logger.Log(context.Background(), level, "kafka unavailable, retrying",
 		"class", class, "error", err.Error()+hint(err), "pending", pending,
-		"next_log_within", s.cfg.ErrorLogInterval.String())
+		"repeats_since_last_log", held, "next_log_within", s.cfg.ErrorLogInterval.String())
 }
 
 func (s *Sink) noteSuccess() {
@@ -322,21 +322,4 @@ func (s *Sink) Close(ctx context.Context) error {
 		return fmt.Errorf("kafka close: %w", err)
 	}
 	return nil
-}
-
-type backoff struct {
-	cur, max time.Duration
-}
-
-func (s *Sink) newBackoff() *backoff {
-	return &backoff{cur: s.cfg.Retry.InitialBackoff, max: s.cfg.Retry.MaxBackoff}
-}
-
-// next returns a delay in [d/2, d) and doubles d up to max; the jitter
-// keeps many exporters from retrying in step after a shared outage.
-func (b *backoff) next() time.Duration {
-	d := b.cur
-	b.cur = min(b.cur*2, b.max)
-	half := d / 2
-	return half + rand.N(half+1)
 }

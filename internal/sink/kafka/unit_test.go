@@ -264,19 +264,3 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
-
-func TestBackoffBounded(t *testing.T) {
-	b := &backoff{cur: 100 * time.Millisecond, max: time.Second}
-	prevMax := time.Duration(0)
-	for i := range 20 {
-		d := b.next()
-		ceiling := min(100*time.Millisecond<<i, time.Second)
-		if d < ceiling/2 || d > ceiling {
-			t.Fatalf("attempt %d: %v outside [%v, %v]", i, d, ceiling/2, ceiling)
-		}
-		prevMax = max(prevMax, d)
-	}
-	if prevMax > time.Second {
-		t.Errorf("backoff exceeded max: %v", prevMax)
-	}
-}

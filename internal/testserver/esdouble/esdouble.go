@@ -23,8 +23,12 @@ import (
 	"time"
 )
 
-// Version is the Elasticsearch version the double reports at GET /.
-const Version = "8.17.0"
+// Version is the Elasticsearch version the double reports at GET / unless
+// Options.Version says otherwise.
+const Version = "8.19.21"
+
+// OpenSearchVersion is the version an OpenSearch double reports.
+const OpenSearchVersion = "2.19.6"
 
 // ItemHook decides the fate of one bulk action before the double applies it:
 // 0 applies it normally, any other value fails the item with that status and
@@ -41,17 +45,21 @@ type Stats struct {
 	ItemErrors     int // items answered with any other error
 	FailedRequests int // requests answered with an injected or auth error
 	MaxBulkBytes   int // largest _bulk body received
-	AdminPuts      int // ILM policy and template PUTs
+	AdminPuts      int // ILM or ISM policy and template PUTs
+	ISMApplied     int // indices put under an ISM policy by add or change_policy
 	MaxInFlight    int // most _bulk requests open at the same time
 }
 
 // Double is a running test double. Its methods are safe for concurrent use.
 type Double struct {
-	srv *httptest.Server
+	srv  *httptest.Server
+	opts Options
 
 	mu            sync.Mutex
 	indices       map[string]*index
 	policies      map[string]*stored
+	policiesISM   map[string]*stored
+	managed       map[string]string // index -> ISM policy
 	components    map[string]*stored
 	templates     map[string]*stored
 	failStatus    int
@@ -92,9 +100,38 @@ type index struct {
 	mapping map[string]any // {"dynamic":..., "properties":...} or nil for dynamic
 }
 
-// New starts a double on a loopback HTTP address.
-func New() *Double {
+// Options choose which node the double answers like; the zero value is an
+// Elasticsearch cluster with its ILM plugin.
+type Options struct {
+	// OpenSearch answers as an OpenSearch node: no X-Elastic-Product
+	// header, OpenSearch's banner and error types.
+	OpenSearch bool
+	// NoILM answers the ILM API as a node without the ILM plugin does
+	// (400, no handler for the path), like the test nodes.
+	NoILM bool
+	// ISM serves the Index State Management API of OpenSearch; without it
+	// those paths answer as on a node without the plugin.
+	ISM bool
+	// Version is the engine version reported at GET / (Version or
+	// OpenSearchVersion by default); from Elasticsearch 9 on, templates
+	// are read with their creation and modification dates.
+	Version string
+}
+
+// New starts a double of an Elasticsearch cluster on a loopback HTTP
+// address.
+func New() *Double { return NewWith(Options{}) }
+
+// NewWith starts a double answering as o says on a loopback HTTP address.
+func NewWith(o Options) *Double {
 	d := newDouble()
+	if o.Version == "" {
+		o.Version = Version
+		if o.OpenSearch {
+			o.Version = OpenSearchVersion
+		}
+	}
+	d.opts = o
 	d.srv = httptest.NewUnstartedServer(http.HandlerFunc(d.serve))
 	d.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	d.srv.Start()
@@ -114,6 +151,9 @@ func NewTLS() *Double {
 
 func newDouble() *Double {
 	return &Double{
+		opts:          Options{Version: Version},
+		policiesISM:   map[string]*stored{},
+		managed:       map[string]string{},
 		indices:       map[string]*index{},
 		policies:      map[string]*stored{},
 		components:    map[string]*stored{},
@@ -363,7 +403,11 @@ func (d *Double) serve(w http.ResponseWriter, r *http.Request) {
 	if strings.Contains(r.Header.Get("Accept"), "compatible-with=") {
 		ct = "application/vnd.elasticsearch+json;compatible-with=8"
 	}
-	w.Header().Set("X-Elastic-Product", "Elasticsearch")
+	if d.opts.OpenSearch {
+		ct = "application/json; charset=UTF-8"
+	} else {
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+	}
 	w.Header().Set("Content-Type", ct)
 	if echoStatus != 0 {
 		d.countFailed()
@@ -412,6 +456,12 @@ func (d *Double) serve(w http.ResponseWriter, r *http.Request) {
 	if len(parts) == 1 && parts[0] == "" {
 		parts = nil
 	}
+	if fp := r.URL.Query().Get("filter_path"); fp != "" {
+		f := &filtered{ResponseWriter: w}
+		d.route(f, r, parts, body)
+		f.flush(fp)
+		return
+	}
 	d.route(w, r, parts, body)
 }
 
@@ -453,7 +503,11 @@ func (d *Double) route(w http.ResponseWriter, r *http.Request, p []string, body 
 	m := r.Method
 	switch {
 	case len(p) == 0 && (m == http.MethodGet || m == http.MethodHead):
-		writeJSON(w, 200, infoResponse())
+		writeJSON(w, 200, d.infoResponse())
+	case len(p) >= 1 && p[0] == "_ilm" && d.opts.NoILM, len(p) >= 1 && p[0] == "_plugins" && !d.opts.ISM:
+		noHandler(w, r)
+	case len(p) >= 2 && p[0] == "_plugins" && p[1] == "_ism":
+		d.ism(w, r, p[2:], body)
 	case len(p) >= 1 && p[len(p)-1] == "_bulk" && len(p) <= 2 && (m == http.MethodPost || m == http.MethodPut):
 		def := ""
 		if len(p) == 2 {
@@ -461,11 +515,11 @@ func (d *Double) route(w http.ResponseWriter, r *http.Request, p []string, body 
 		}
 		d.bulk(w, r, def, body)
 	case len(p) == 3 && p[0] == "_ilm" && p[1] == "policy":
-		d.admin(w, m, "ilm", p[2], body)
+		d.admin(w, r, "ilm", p[2], body)
 	case len(p) == 2 && p[0] == "_component_template":
-		d.admin(w, m, "component_template", p[1], body)
+		d.admin(w, r, "component_template", p[1], body)
 	case len(p) == 2 && p[0] == "_index_template":
-		d.admin(w, m, "index_template", p[1], body)
+		d.admin(w, r, "index_template", p[1], body)
 	case len(p) <= 2 && len(p) >= 1 && p[len(p)-1] == "_count":
 		d.search(w, r, p, body, true)
 	case len(p) <= 2 && len(p) >= 1 && p[len(p)-1] == "_search":
@@ -475,9 +529,14 @@ func (d *Double) route(w http.ResponseWriter, r *http.Request, p []string, body 
 	case len(p) == 3 && p[1] == "_doc" && (m == http.MethodGet || m == http.MethodHead):
 		d.getDoc(w, p[0], p[2])
 	default:
-		writeError(w, 400, "illegal_argument_exception",
-			fmt.Sprintf("request [%s] contains unrecognized parameter or path [%s]", m, r.URL.Path))
+		noHandler(w, r)
 	}
+}
+
+// noHandler answers as a node does a path no module or plugin serves: 400
+// with the error as a plain string.
+func noHandler(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, 400, map[string]string{"error": fmt.Sprintf("no handler found for uri [%s] and method [%s]", r.URL.RequestURI(), r.Method)})
 }
 
 func hijackClose(w http.ResponseWriter) {
@@ -529,7 +588,43 @@ func shards(total, ok, failed int) map[string]int {
 	return map[string]int{"total": total, "successful": ok, "failed": failed}
 }
 
-func infoResponse() any {
+func (d *Double) infoResponse() any {
+	if d.opts.OpenSearch {
+		return openSearchInfo(d.opts.Version)
+	}
+	return elasticsearchInfo(d.opts.Version)
+}
+
+func openSearchInfo(v string) any {
+	type version struct {
+		Distribution      string `json:"distribution"`
+		Number            string `json:"number"`
+		BuildType         string `json:"build_type"`
+		BuildHash         string `json:"build_hash"`
+		BuildDate         string `json:"build_date"`
+		BuildSnapshot     bool   `json:"build_snapshot"`
+		LuceneVersion     string `json:"lucene_version"`
+		MinWireCompat     string `json:"minimum_wire_compatibility_version"`
+		MinIndexCompatVer string `json:"minimum_index_compatibility_version"`
+	}
+	return struct {
+		Name        string  `json:"name"`
+		ClusterName string  `json:"cluster_name"`
+		ClusterUUID string  `json:"cluster_uuid"`
+		Version     version `json:"version"`
+		Tagline     string  `json:"tagline"`
+	}{
+		Name: "esdouble-0", ClusterName: "esdouble", ClusterUUID: "Wk7-OlinQh-iCzSbAa5xbg",
+		Version: version{
+			Distribution: "opensearch", Number: v, BuildType: "tar",
+			BuildHash: "97d3c13bf22a4a72ac11dc503fe44c97662b9161", BuildDate: "2026-07-01T04:27:16.038403104Z",
+			LuceneVersion: "9.12.3", MinWireCompat: "7.10.0", MinIndexCompatVer: "7.0.0",
+		},
+		Tagline: "The OpenSearch Project: https://opensearch.org/",
+	}
+}
+
+func elasticsearchInfo(v string) any {
 	type version struct {
 		Number            string `json:"number"`
 		BuildFlavor       string `json:"build_flavor"`
@@ -550,7 +645,7 @@ func infoResponse() any {
 	}{
 		Name: "esdouble-0", ClusterName: "esdouble", ClusterUUID: "zk-HjQtYQGyL3NFSSu7InA",
 		Version: version{
-			Number: Version, BuildFlavor: "default", BuildType: "tar",
+			Number: v, BuildFlavor: "default", BuildType: "tar",
 			BuildHash: "2b6a7fed44faa321997703718f07ee0420804b41", BuildDate: "2024-12-11T12:08:05.663969764Z",
 			LuceneVersion: "9.12.0", MinWireCompat: "7.17.0", MinIndexCompatVer: "7.0.0",
 		},
@@ -588,7 +683,8 @@ func (d *Double) newUUID() string {
 }
 
 // admin serves PUT and GET of ILM policies, component and index templates.
-func (d *Double) admin(w http.ResponseWriter, method, kind, name string, body []byte) {
+func (d *Double) admin(w http.ResponseWriter, r *http.Request, kind, name string, body []byte) {
+	method := r.Method
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	store := map[string]map[string]*stored{"ilm": d.policies, "component_template": d.components, "index_template": d.templates}[kind]
@@ -647,19 +743,11 @@ func (d *Double) admin(w http.ResponseWriter, method, kind, name string, body []
 			}})
 		case "component_template":
 			writeJSON(w, 200, map[string]any{"component_templates": []any{map[string]any{
-				"name": name, "component_template": s.body,
+				"name": name, "component_template": d.dated(s, r.URL.Query().Get("human") == "true"),
 			}}})
 		default:
-			t := map[string]any{}
-			for k, v := range s.body {
-				t[k] = v
-			}
-			t["created_date"] = s.created.Format("2006-01-02T15:04:05.000Z")
-			t["created_date_millis"] = s.created.UnixMilli()
-			t["modified_date"] = s.modified.Format("2006-01-02T15:04:05.000Z")
-			t["modified_date_millis"] = s.modified.UnixMilli()
 			writeJSON(w, 200, map[string]any{"index_templates": []any{map[string]any{
-				"name": name, "index_template": t,
+				"name": name, "index_template": d.dated(s, r.URL.Query().Get("human") == "true"),
 			}}})
 		}
 	case http.MethodDelete:
@@ -668,6 +756,26 @@ func (d *Double) admin(w http.ResponseWriter, method, kind, name string, body []
 	default:
 		writeError(w, 405, "illegal_argument_exception", "method not allowed")
 	}
+}
+
+// dated is a stored template as a node reads it: from Elasticsearch 9 on
+// with its creation and modification times, in milliseconds and, with
+// ?human=true, as dates too.
+func (d *Double) dated(s *stored, human bool) map[string]any {
+	t := make(map[string]any, len(s.body)+4)
+	for k, v := range s.body {
+		t[k] = v
+	}
+	if d.opts.OpenSearch || !strings.HasPrefix(d.opts.Version, "9.") {
+		return t
+	}
+	t["created_date_millis"] = s.created.UnixMilli()
+	t["modified_date_millis"] = s.modified.UnixMilli()
+	if human {
+		t["created_date"] = s.created.Format("2006-01-02T15:04:05.000Z")
+		t["modified_date"] = s.modified.Format("2006-01-02T15:04:05.000Z")
+	}
+	return t
 }
 
 func (d *Double) checkComposedOf(v map[string]any) string {

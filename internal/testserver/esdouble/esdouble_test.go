@@ -305,7 +305,9 @@ func TestSetDownClosesConnections(t *testing.T) {
 }
 
 func TestAdminAPIsDecodeWithTypedResponses(t *testing.T) {
-	d := New()
+	// The specification's examples are Elasticsearch 9's, read with
+	// ?human=true.
+	d := NewWith(Options{Version: "9.1.0"})
 	defer d.Close()
 
 	// ILM: the specification's request, answered as in its response.
@@ -340,7 +342,7 @@ func TestAdminAPIsDecodeWithTypedResponses(t *testing.T) {
 	if st, _, b := do(t, d, "PUT", "/_index_template/my-index-template", it); st != 200 {
 		t.Fatalf("put index template = %d %s", st, b)
 	}
-	_, _, b = do(t, d, "GET", "/_index_template/my-index-template", "")
+	_, _, b = do(t, d, "GET", "/_index_template/my-index-template?human=true", "")
 	var gi getindextemplate.Response
 	decode(t, b, &gi)
 	if len(gi.IndexTemplates) != 1 || gi.IndexTemplates[0].Name != "my-index-template" || gi.IndexTemplates[0].IndexTemplate.Priority == nil {

@@ -19,8 +19,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/sspr-exporter/sspr-exporter/internal/testdata"
 )
 
 // DepsScript is the script that installs the engines.
@@ -167,16 +165,31 @@ type Node struct {
 	startTime time.Duration
 }
 
+// Required reports whether a node that cannot start fails the test
+// instead of skipping it: when CI=true or SSPR_REQUIRE_SERVERS=1.
+func Required() bool {
+	return os.Getenv("CI") == "true" || os.Getenv("SSPR_REQUIRE_SERVERS") == "1"
+}
+
+// unavailable skips tb with the reason, or fails it when Required.
+func unavailable(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if Required() {
+		tb.Fatalf(format, args...)
+	}
+	tb.Skipf(format, args...)
+}
+
 // Start starts a node of engine e for t, stopped in t.Cleanup; its data
 // directory and log file are in t.TempDir(). When the engine is not
 // installed or the node cannot start, t is skipped, or fails when servers
-// are required (testdata.Required). An idle node of Shared is stopped
+// are required (Required). An idle node of Shared is stopped
 // first, so that one node runs at a time.
 func Start(t testing.TB, e Engine, opts ...Option) *Node {
 	t.Helper()
 	inst, err := e.installation()
 	if err != nil {
-		testdata.Missing(t, "search node unavailable: %v", err)
+		unavailable(t, "search node unavailable: %v", err)
 	}
 	pool.parkIdle(t, 0)
 	dir := t.TempDir()
@@ -190,7 +203,7 @@ func Start(t testing.TB, e Engine, opts ...Option) *Node {
 		}
 	})
 	if err := n.start(); err != nil {
-		testdata.Missing(t, "search node unavailable: %v\n%s", err, n.LogTail(16000))
+		unavailable(t, "search node unavailable: %v\n%s", err, n.LogTail(16000))
 	}
 	return n
 }

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-
-	"github.com/sspr-exporter/sspr-exporter/internal/testdata"
 )
 
 // pool holds the test binary's shared nodes, one per engine, of which one
@@ -66,7 +64,7 @@ func Shared(t testing.TB, e Engine) *Node {
 	t.Helper()
 	inst, err := e.installation()
 	if err != nil {
-		testdata.Missing(t, "search node unavailable: %v", err)
+		unavailable(t, "search node unavailable: %v", err)
 	}
 	pool.mu.Lock()
 	defer pool.mu.Unlock()
@@ -91,7 +89,7 @@ func Shared(t testing.TB, e Engine) *Node {
 		}
 	}
 	if sn.err != nil {
-		testdata.Missing(t, "shared search node unavailable: %v\n%s", sn.err, sn.node.LogTail(16000))
+		unavailable(t, "shared search node unavailable: %v\n%s", sn.err, sn.node.LogTail(16000))
 	}
 	sn.users++
 	t.Cleanup(func() {
