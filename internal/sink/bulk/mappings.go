@@ -16,7 +16,10 @@ func Mappings(freeForm map[string]any) map[string]any {
 		return map[string]any{"id": kw(), "name": kwText(), "full_name": kwText(), "domain": kw()}
 	}
 	user := userProps()
-	user["target"] = obj(userProps())
+	target := userProps()
+	target["group"] = obj(map[string]any{"id": kw(), "name": kw()})
+	target["roles"] = kw()
+	user["target"] = obj(target)
 	return map[string]any{
 		"dynamic": false,
 		"properties": map[string]any{
@@ -28,9 +31,19 @@ func Mappings(freeForm map[string]any) map[string]any {
 				// As in ECS: kept in _source for forensics, not searchable.
 				"original": map[string]any{"type": "keyword", "index": false, "doc_values": false},
 			}),
-			"user":       obj(user),
-			"related":    obj(map[string]any{"user": kw(), "ip": map[string]any{"type": "ip"}}),
-			"source":     obj(map[string]any{"ip": map[string]any{"type": "ip"}}),
+			"user":    obj(user),
+			"related": obj(map[string]any{"user": kw(), "ip": map[string]any{"type": "ip"}}),
+			"source": obj(map[string]any{
+				"ip": map[string]any{"type": "ip"},
+				"geo": obj(map[string]any{
+					"city_name": kw(), "country_iso_code": kw(), "country_name": kw(), "region_iso_code": kw(), "region_name": kw(),
+					"location": map[string]any{"type": "geo_point"},
+				}),
+				"as": obj(map[string]any{
+					"number":       map[string]any{"type": "long"},
+					"organization": obj(map[string]any{"name": kwText()}),
+				}),
+			}),
 			"cloud":      obj(map[string]any{"provider": kw(), "account": obj(map[string]any{"id": kw()})}),
 			"user_agent": obj(map[string]any{"original": kwText()}),
 			"azure": obj(map[string]any{
@@ -48,6 +61,10 @@ func Mappings(freeForm map[string]any) map[string]any {
 					}),
 				}),
 			}),
+			"entra": obj(map[string]any{"sspr": obj(map[string]any{
+				"initiator": kw(), "step": kw(), "method": kw(), "blocked": map[string]any{"type": "boolean"},
+				"flow": obj(map[string]any{"id": kw()}), "writeback": kw(),
+			})}),
 		},
 	}
 }

@@ -17,7 +17,7 @@ import (
 // SchemaVersion is the version of schema/ecs-event.schema.json the message
 // values follow, sent in the "schema" header. Within a major version only
 // additive changes are made.
-const SchemaVersion = "1.0.0"
+const SchemaVersion = "1.1.0"
 
 // Header names set on every message (docs/kafka.md is the contract).
 const (
@@ -182,9 +182,12 @@ func (p *pseudonymizer) hashAll(in []string) []string {
 // Replaced: user.{id,name,full_name}, user.target.{id,name,full_name},
 // related.user, related.ip, source.ip and the id, display_name and
 // user_principal_name of every azure.auditlogs.target_resources entry.
-// event.original is dropped, since it holds all of these in clear.
-// Kept: user agents, domains, tenant, application identities and modified
-// properties (names of changed settings, not personal values).
+// event.original is dropped, since it holds all of these in clear, and so
+// are the city, region and coordinates of source.geo: with a timestamp
+// they point at a person as well as the address does.
+// Kept: user agents, domains, tenant, application identities, modified
+// properties (names of changed settings, not personal values), the
+// country and the autonomous system of the address, groups and roles.
 func (p *pseudonymizer) apply(ev *ecs.Event) ecs.Event {
 	c := *ev
 	c.Event.Original = ""
@@ -197,6 +200,7 @@ func (p *pseudonymizer) apply(ev *ecs.Event) ecs.Event {
 	c.Related.User = p.hashAll(c.Related.User)
 	c.Related.IP = p.hashAll(c.Related.IP)
 	c.Source.IP = p.hash(c.Source.IP)
+	c.Source.Geo = ecs.Geo{CountryISOCode: c.Source.Geo.CountryISOCode, CountryName: c.Source.Geo.CountryName}
 	if tr := c.Azure.AuditLogs.TargetResources; tr != nil {
 		out := make([]ecs.TargetResource, len(tr))
 		for i, r := range tr {

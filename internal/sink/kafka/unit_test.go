@@ -144,7 +144,7 @@ func TestEncodeHeadersAndValue(t *testing.T) {
 		got[h.Key] = string(h.Value)
 	}
 	want := map[string]string{"event.id": "enc-00000", "event.action": "Reset password (self-service)",
-		"tenant": "tenant-0", "schema": "1.0.0", "content-type": "application/json"}
+		"tenant": "tenant-0", "schema": "1.1.0", "content-type": "application/json"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("headers %v, want %v", got, want)
 	}
@@ -197,6 +197,9 @@ func TestPseudonymizer(t *testing.T) {
 	ev.Event.Original = "raw"
 	ev.UserAgent.Original = "Mozilla/5.0"
 	ev.Azure.AuditLogs.TargetResources[0].ModifiedProperties = []ecs.ModifiedProperty{{DisplayName: "x"}}
+	ev.Source.Geo = ecs.Geo{CityName: "Lyon", CountryISOCode: "FR", CountryName: "France", RegionISOCode: "FR-ARA",
+		RegionName: "Auvergne-Rhone-Alpes", Location: &ecs.GeoPoint{Lat: 45.76, Lon: 4.83}}
+	ev.Source.AS = ecs.AS{Number: 64500, Organization: ecs.ASOrganization{Name: "Example Net"}}
 	orig, _ := json.Marshal(ev)
 	c := p.apply(&ev)
 	if after, _ := json.Marshal(ev); string(after) != string(orig) {
@@ -226,6 +229,13 @@ func TestPseudonymizer(t *testing.T) {
 	}
 	if c.UserAgent.Original != "Mozilla/5.0" || c.Cloud.Account.ID != ev.Cloud.Account.ID || c.Event.ID != ev.Event.ID {
 		t.Error("non-personal fields changed")
+	}
+	// The place is dropped; the country and the network stay.
+	if want := (ecs.Geo{CountryISOCode: "FR", CountryName: "France"}); c.Source.Geo != want {
+		t.Errorf("source.geo = %+v, want only the country %+v", c.Source.Geo, want)
+	}
+	if c.Source.AS != ev.Source.AS {
+		t.Errorf("source.as = %+v, want %+v", c.Source.AS, ev.Source.AS)
 	}
 }
 
