@@ -286,7 +286,7 @@ func Run(ctx context.Context, args []string, std Std) error {
 // SetupCmd installs the Elasticsearch ILM policy and templates and creates
 // the Kafka topic, as configured.
 func SetupCmd(ctx context.Context, args []string, std Std) error {
-	fs := newFlags("setup", "setup --config FILE\n\nInstalls what the enabled outputs need, idempotently: the Elasticsearch ILM\npolicy, component templates and index template; the Kafka topic (when\noutput.kafka.setup.create_topic allows).", std)
+	fs := newFlags("setup", "setup --config FILE\n\nInstalls what the enabled outputs need, idempotently: the Elasticsearch ILM\npolicy or OpenSearch ISM policy, component templates and index template; the\nKafka topic (when output.kafka.setup.create_topic allows).", std)
 	cfgPath := fs.String("config", "", configUsage)
 	if err := parse(fs, args); err != nil {
 		return err
