@@ -62,7 +62,13 @@ func testLogger(t *testing.T) *slog.Logger {
 
 func open(t *testing.T, cfg Config, name string) *Source {
 	t.Helper()
-	src, err := New(cfg, testLogger(t).With("instance", name))
+	return start(t, cfg, testLogger(t).With("instance", name))
+}
+
+// start builds a source and starts it; the test's cleanup closes it.
+func start(t *testing.T, cfg Config, logger *slog.Logger) *Source {
+	t.Helper()
+	src, err := New(cfg, logger)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -71,6 +77,9 @@ func open(t *testing.T, cfg Config, name string) *Source {
 		defer cancel()
 		_ = src.Close(ctx)
 	})
+	if err := src.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
 	return src
 }
 
@@ -487,15 +496,7 @@ func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 	}
 }
 
-func owned(s *Source) int {
-	n := 0
-	for _, p := range s.Stats().Partitions {
-		if p.Owned {
-			n++
-		}
-	}
-	return n
-}
+func owned(s *Source) int { return s.parts.Owned() }
 
 func TestStorageOutageRecovers(t *testing.T) {
 	saved := blobRetry
