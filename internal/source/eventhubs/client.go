@@ -61,9 +61,6 @@ var (
 // errStarting is the readiness before the event hub was first reached.
 var errStarting = errors.New("eventhubs: starting")
 
-// supervisorRetry spaces the restarts of a stopped processor.
-var supervisorRetry = retry.Config{InitialBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second}
-
 // New builds the clients; Start runs the processor.
 func New(cfg Config, logger *slog.Logger) (*Source, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
@@ -270,6 +267,9 @@ func (s *Source) Close(ctx context.Context) error {
 		return nil
 	})
 }
+
+// supervisorRetry spaces the restarts of a stopped processor.
+var supervisorRetry = retry.Config{InitialBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second}
 
 // supervise runs processors one after the other: Run ends on any checkpoint
 // store error (for example storage unreachable for a moment), and a stopped

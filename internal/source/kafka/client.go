@@ -6,6 +6,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,26 +48,13 @@ type Source struct {
 	generation int32
 }
 
-var (
-	_ stream.Source    = (*Source)(nil)
-	_ stream.Readiness = (*Source)(nil)
-)
-
-// errStarting is the readiness before the group was first joined.
-var errStarting = errors.New("kafka: starting, not yet a member of the consumer group")
-
-// fetchRetry spaces the fetches of a partition that fails to be read.
-var fetchRetry = retry.Config{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second}
-
 // New builds the clients and checks the consumer group's settings; Start
 // joins the group.
 func New(cfg Config, logger *slog.Logger) (*Source, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("kafka source config: %w", errors.Join(errs...))
 	}
-	if logger == nil {
-		logger = slog.Default()
-	}
+	logger = cmp.Or(logger, slog.Default())
 	dialer, err := kafkaconn.Dialer(cfg.ClientID, cfg.DialTimeout, cfg.SASL, cfg.TLS)
 	if err != nil {
 		return nil, fmt.Errorf("kafka source: %w", err)
@@ -126,6 +114,14 @@ func (s *Source) Start(ctx context.Context) error {
 		s.parts.Watch(ctx, s.cfg.StatsInterval, s.refreshWatermarks)
 	})
 }
+
+var (
+	_ stream.Source    = (*Source)(nil)
+	_ stream.Readiness = (*Source)(nil)
+)
+
+// errStarting is the readiness before the group was first joined.
+var errStarting = errors.New("kafka: starting, not yet a member of the consumer group")
 
 // Read returns the next batch of one partition. It returns io.EOF once
 // Close has begun.

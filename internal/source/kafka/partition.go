@@ -19,6 +19,9 @@ type topicPartition struct {
 	id    int
 }
 
+// fetchRetry spaces the fetches of a partition that fails to be read.
+var fetchRetry = retry.Config{InitialBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second}
+
 // session is one ownership of a partition: one generation's worker, with
 // its reader.
 type session struct {

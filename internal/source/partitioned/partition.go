@@ -91,16 +91,9 @@ func (s *Source[K, M]) Owned() int {
 
 // Watch updates every partition's receive rate each interval and then
 // calls refresh with the partitions owned, so that it measures their ends,
-// until ctx ends.
+// until ctx ends. The next interval begins when refresh returns.
 func (s *Source[K, M]) Watch(ctx context.Context, interval time.Duration, refresh func(context.Context, []*Partition[K])) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	for retry.Wait(ctx, interval) {
 		now := time.Now()
 		var owned []*Partition[K]
 		for _, p := range s.Partitions() {

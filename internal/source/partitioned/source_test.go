@@ -91,6 +91,14 @@ func serve(t *testing.T, src *Source[string, int], fakes map[string]*fakeSession
 	})
 }
 
+// serveOne starts a source with one partition, a.
+func serveOne(t *testing.T, opts Options) (*Source[string, int], *fakeSession) {
+	t.Helper()
+	src, f := New[string, int](opts), newFake()
+	serve(t, src, map[string]*fakeSession{"a": f})
+	return src, f
+}
+
 func read(t *testing.T, src *Source[string, int]) stream.Batch {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -165,9 +173,7 @@ func TestOneBatchOfAPartitionAtATime(t *testing.T) {
 }
 
 func TestAckRunsOnceAndRecords(t *testing.T) {
-	src := New[string, int](Options{Name: "test"})
-	f := newFake()
-	serve(t, src, map[string]*fakeSession{"a": f})
+	src, f := serveOne(t, Options{Name: "test"})
 	f.put("a", 10, 3)
 	b := read(t, src)
 	ack(t, b, nil)
@@ -188,9 +194,7 @@ func TestAckRunsOnceAndRecords(t *testing.T) {
 }
 
 func TestAckWithErrorRewinds(t *testing.T) {
-	src := New[string, int](Options{Name: "test"})
-	f := newFake()
-	serve(t, src, map[string]*fakeSession{"a": f})
+	src, f := serveOne(t, Options{Name: "test"})
 	f.put("a", 5, 2)
 	ack(t, read(t, src), errors.New("sink down"))
 	f.put("a", 5, 2) // the fake reads again from where it is told
@@ -209,9 +213,9 @@ func TestAckWithErrorRewinds(t *testing.T) {
 }
 
 func TestCommitErrorIsCounted(t *testing.T) {
-	src := New[string, int](Options{Name: "test"})
 	f := newFake()
 	f.commitErr = errors.New("coordinator moved")
+	src := New[string, int](Options{Name: "test"})
 	serve(t, src, map[string]*fakeSession{"a": f})
 	f.put("a", 0, 1)
 	ack(t, read(t, src), nil) // the documents are delivered: Ack has nothing to report
@@ -253,9 +257,7 @@ func TestAckAfterReleaseDoesNotCommit(t *testing.T) {
 }
 
 func TestCloseWaitsForAcks(t *testing.T) {
-	src := New[string, int](Options{Name: "test"})
-	f := newFake()
-	serve(t, src, map[string]*fakeSession{"a": f})
+	src, f := serveOne(t, Options{Name: "test"})
 	f.put("a", 0, 1)
 	b := read(t, src)
 	closed := make(chan error, 1)
@@ -282,9 +284,7 @@ func TestCloseWaitsForAcks(t *testing.T) {
 }
 
 func TestCloseGivesUpAtItsDeadline(t *testing.T) {
-	src := New[string, int](Options{Name: "test"})
-	f := newFake()
-	serve(t, src, map[string]*fakeSession{"a": f})
+	src, f := serveOne(t, Options{Name: "test"})
 	f.put("a", 0, 1)
 	b := read(t, src)
 	released := false
@@ -478,5 +478,35 @@ func TestReadyClearsOnlyWhatMatches(t *testing.T) {
 	src.ClearReady(func(err error) bool { return strings.Contains(err.Error(), "checkpoint") })
 	if err := src.Ready(); err != nil {
 		t.Fatalf("Ready = %v, want cleared", err)
+	}
+}
+
+func TestWatchRefreshesTheOwnedPartitions(t *testing.T) {
+	src := New[string, int](Options{Name: "test"})
+	owned, other := src.Partition("a"), src.Partition("b")
+	src.Own(owned, newFake(), -1)
+	owned.onReceived(50, 49, -1)
+	other.onReceived(5, 4, -1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan []string, 1)
+	go src.Watch(ctx, 10*time.Millisecond, func(_ context.Context, ps []*Partition[string]) {
+		var keys []string
+		for _, p := range ps {
+			keys = append(keys, p.Key())
+		}
+		select {
+		case got <- keys:
+		default:
+		}
+		cancel()
+	})
+	if keys := <-got; fmt.Sprint(keys) != "[a]" {
+		t.Fatalf("refresh got %v, want the owned partition a", keys)
+	}
+	for _, p := range []*Partition[string]{owned, other} {
+		if st := p.State(time.Now(), time.Minute, 0); st.Rate <= 0 {
+			t.Errorf("partition %s: rate %v after a watch round, want it measured", st.Key, st.Rate)
+		}
 	}
 }
