@@ -110,10 +110,16 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 // background, until ctx ends or Close; it does not wait for the event hub
 // to be reachable (see Ready).
 func (s *Source) Start(ctx context.Context) error {
+	// Before the processor opens a link: the SDK's reports tell failing
+	// partitions from idle ones.
 	sdkLog.add(s)
-	return s.parts.Start(ctx, s.supervise, func(ctx context.Context) {
+	err := s.parts.Start(ctx, s.supervise, func(ctx context.Context) {
 		s.parts.Watch(ctx, s.cfg.StatsInterval, s.refreshEnds)
 	})
+	if err != nil && s.parts.Closing() {
+		sdkLog.remove(s) // Close has removed it already
+	}
+	return err
 }
 
 func newCredential(cfg Config) (azcore.TokenCredential, error) {
