@@ -46,7 +46,19 @@ type Std struct {
 // Exporter is a wired pipeline with everything it must close.
 type Exporter struct {
 	Pipeline *pipeline.Pipeline
+	start    func(context.Context) error // the source's
 	closers  []func(context.Context) error
+}
+
+// Start starts the source reading; call it once, before Pipeline.Run. The
+// source runs until Close, not until ctx ends: when a signal ends ctx the
+// pipeline stops reading but still delivers what it read within the
+// shutdown grace, and the source must be there to checkpoint it.
+func (e *Exporter) Start(ctx context.Context) error {
+	if e.start == nil {
+		return errors.New("exporter: nothing to start")
+	}
+	return e.start(context.WithoutCancel(ctx))
 }
 
 // Close closes the source, the sinks, the dead-letter output and the
@@ -138,13 +150,13 @@ func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telem
 		if err != nil {
 			return nil, &UsageError{err}
 		}
-		src = fs
+		src, ex.start = fs, fs.Start
 	case config.InputEventHubs:
 		ehs, err := eventhubs.New(cfg.Input.EventHubs, logger.With("component", "source.eventhubs"))
 		if err != nil {
 			return nil, fmt.Errorf("input.eventhubs: %w", err)
 		}
-		src = ehs
+		src, ex.start = ehs, ehs.Start
 		if tel != nil {
 			tel.Metrics.WatchPartitions("eventhubs", telemetry.EventHubsPartitions(ehs))
 		}
@@ -153,7 +165,7 @@ func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telem
 		if err != nil {
 			return nil, fmt.Errorf("input.kafka: %w", err)
 		}
-		src = ks
+		src, ex.start = ks, ks.Start
 		if tel != nil {
 			tel.Metrics.WatchPartitions("kafka", telemetry.KafkaPartitions(ks))
 		}

@@ -185,6 +185,10 @@ func Replay(ctx context.Context, args []string, std Std) error {
 	if err != nil {
 		return err
 	}
+	if err := ex.Start(ctx); err != nil {
+		_ = ex.Close(context.WithoutCancel(ctx))
+		return err
+	}
 	runErr := ex.Pipeline.Run(ctx)
 	closeErr := ex.Close(context.WithoutCancel(ctx))
 	interrupted := ctx.Err() != nil
@@ -263,6 +267,10 @@ func Run(ctx context.Context, args []string, std Std) error {
 	std.In = stopOnDone(ctx, std.In)
 	ex, err := Build(cfg, std, logger, tel)
 	if err != nil {
+		return err
+	}
+	if err := ex.Start(ctx); err != nil {
+		_ = ex.Close(context.WithoutCancel(ctx))
 		return err
 	}
 	logger.Info("exporter started", "input", cfg.Input.Type)

@@ -50,6 +50,9 @@ func TestExporterWithGraphDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
+	if err := ex.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
 	if err := ex.Pipeline.Run(context.Background()); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

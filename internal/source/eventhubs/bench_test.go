@@ -45,6 +45,9 @@ func BenchmarkReadAck(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	defer func() { _ = src.Close(ctx) }()
+	if err := src.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
 
 	// The first batch waits for the partition to be claimed: not timed.
 	first, err := src.Read(ctx)

@@ -31,6 +31,9 @@ func TestHelperInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	if err := src.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	for {
 		b, err := src.Read(ctx)
 		if err != nil {

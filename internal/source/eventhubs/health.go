@@ -1,6 +1,7 @@
 package eventhubs
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
+	"github.com/sspr-exporter/sspr-exporter/internal/source/partitioned"
 )
 
 // A partition fails while its links cannot be opened or used: the SDK
@@ -26,9 +28,7 @@ func (s *Source) failureQuiet() time.Duration {
 
 // onSDKReport records what the SDK's log said about a partition link.
 func (s *Source) onSDKReport(rep sdkReport) {
-	s.mu.Lock()
-	p := s.partitions[rep.partition]
-	s.mu.Unlock()
+	p := s.parts.Lookup(rep.partition)
 	if p == nil {
 		return // a partition of another hub, or not yet known
 	}
@@ -41,60 +41,26 @@ func (s *Source) onSDKReport(rep sdkReport) {
 
 // partitionFailed records that p cannot be read and why, and logs a
 // warning when none was logged for p in the last minute.
-func (s *Source) partitionFailed(p *partition, cause string) {
-	select {
-	case <-s.stopping:
+func (s *Source) partitionFailed(p *partitioned.Partition[string], cause string) {
+	if s.parts.Closing() {
 		return // links close on purpose
-	default:
 	}
 	cause = tidyCause(secret.Redact(cause))
 	now := time.Now()
-	p.mu.Lock()
-	if p.failSince.IsZero() || now.Sub(p.failLast) > s.failureQuiet() {
-		p.failSince, p.warnedAt = now, time.Time{}
-	}
-	p.failLast, p.failCause = now, cause
-	warn := p.warnedAt.IsZero() || now.Sub(p.warnedAt) >= time.Minute
+	since, warn := p.Fail(errors.New(cause), now, s.failureQuiet())
 	if warn {
-		p.warnedAt = now
-	}
-	since := p.failSince
-	p.mu.Unlock()
-	if warn {
-		s.log.Warn("event hubs partition cannot be read; retrying", "hub", s.hub, "partition", p.id,
+		s.log.Warn("event hubs partition cannot be read; retrying", "hub", s.hub, "partition", p.Key(),
 			"consumer_group", s.cfg.ConsumerGroup, "failing_for", now.Sub(since).Round(time.Second), "error", s.explain(cause))
 	}
 }
 
 // partitionReadable ends p's failure, if any, and says so when its
 // failure was logged.
-func (s *Source) partitionReadable(p *partition) {
-	if since, warned := p.endFailure(); !since.IsZero() && warned {
-		s.log.Info("event hubs partition readable again", "hub", s.hub, "partition", p.id,
+func (s *Source) partitionReadable(p *partitioned.Partition[string]) {
+	if since, warned := p.Heal(); !since.IsZero() && warned {
+		s.log.Info("event hubs partition readable again", "hub", s.hub, "partition", p.Key(),
 			"consumer_group", s.cfg.ConsumerGroup, "after", time.Since(since).Round(time.Second))
 	}
-}
-
-// forgetFailure ends p's failure, if any, without a word: p moved to
-// another instance.
-func (s *Source) forgetFailure(p *partition) { p.endFailure() }
-
-// endFailure clears p's failure and returns when it began (zero when
-// there was none) and whether it was logged.
-func (p *partition) endFailure() (since time.Time, warned bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	since, warned = p.failSince, !p.warnedAt.IsZero()
-	p.failSince, p.failLast, p.failCause, p.warnedAt = time.Time{}, time.Time{}, "", time.Time{}
-	return since, warned
-}
-
-// failureLocked returns p's current failure; ok is false when there is none.
-func (p *partition) failureLocked(now time.Time, quiet time.Duration) (cause string, since time.Time, ok bool) {
-	if p.failSince.IsZero() || now.Sub(p.failLast) > quiet {
-		return "", time.Time{}, false
-	}
-	return p.failCause, p.failSince, true
 }
 
 // partitionsReady returns why the source is not ready because of failing
@@ -105,16 +71,14 @@ func (s *Source) partitionsReady() error {
 	var ids []string
 	var cause string
 	var longest time.Duration
-	for _, p := range s.partitionList() {
-		p.mu.Lock()
-		c, since, ok := p.failureLocked(now, quiet)
-		p.mu.Unlock()
-		if !ok || now.Sub(since) < s.cfg.UnhealthyAfter {
+	for _, p := range s.parts.Partitions() {
+		since, err := p.Failure(now, quiet)
+		if err == nil || now.Sub(since) < s.cfg.UnhealthyAfter {
 			continue
 		}
-		ids = append(ids, p.id)
+		ids = append(ids, p.Key())
 		if d := now.Sub(since); d > longest || cause == "" {
-			longest, cause = d, c
+			longest, cause = d, err.Error()
 		}
 	}
 	if len(ids) == 0 {

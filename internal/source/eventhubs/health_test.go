@@ -78,11 +78,7 @@ func TestHubOutageSurfaces(t *testing.T) {
 	cfg := env.config()
 	cfg.UnhealthyAfter = 2 * time.Second
 	var logs logCapture
-	src, err := New(cfg, logs.logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = src.Close(context.Background()) })
+	src := start(t, cfg, logs.logger())
 	col := newCollector()
 	done := col.run(ctx, t, "a", src)
 	next := map[string]int{}
@@ -165,11 +161,7 @@ func TestUnknownConsumerGroupUnready(t *testing.T) {
 	cfg.ConsumerGroup = "sspr-exporte" // a typo
 	cfg.UnhealthyAfter = time.Second
 	var logs logCapture
-	src, err := New(cfg, logs.logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = src.Close(context.Background()) })
+	src := start(t, cfg, logs.logger())
 	poll(t, 30*time.Second, "not ready naming the consumer group", func() string {
 		err := src.Ready()
 		if err == nil || !strings.Contains(err.Error(), `consumer group "sspr-exporte"`) {
@@ -189,11 +181,7 @@ func TestUnknownConsumerGroupUnready(t *testing.T) {
 func TestClaimLinesNameOwnerAndGroup(t *testing.T) {
 	env := newEnv(t, 2)
 	var logs logCapture
-	src, err := New(env.config(), logs.logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = src.Close(context.Background()) })
+	src := start(t, env.config(), logs.logger())
 	owner := src.consumer.InstanceID()
 	poll(t, 30*time.Second, "two claim lines", func() string {
 		claims := logs.records(t, "INFO", "event hubs partition claimed")

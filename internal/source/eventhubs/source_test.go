@@ -62,16 +62,28 @@ func testLogger(t *testing.T) *slog.Logger {
 
 func open(t *testing.T, cfg Config, name string) *Source {
 	t.Helper()
-	src, err := New(cfg, testLogger(t).With("instance", name))
+	return start(t, cfg, testLogger(t).With("instance", name))
+}
+
+// start builds a source and starts it; the test's cleanup closes it.
+func start(t *testing.T, cfg Config, logger *slog.Logger) *Source {
+	t.Helper()
+	src, err := New(cfg, logger)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = src.Close(ctx)
-	})
+	t.Cleanup(func() { _ = closeWithin(src, 30*time.Second) })
+	if err := src.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
 	return src
+}
+
+// closeWithin closes src, giving it d.
+func closeWithin(src *Source, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return src.Close(ctx)
 }
 
 func (e *testEnv) publish(t *testing.T, partition string, bodies ...string) {
@@ -487,15 +499,7 @@ func TestTwoInstancesShareAndTakeOver(t *testing.T) {
 	}
 }
 
-func owned(s *Source) int {
-	n := 0
-	for _, p := range s.Stats().Partitions {
-		if p.Owned {
-			n++
-		}
-	}
-	return n
-}
+func owned(s *Source) int { return s.parts.Owned() }
 
 func TestStorageOutageRecovers(t *testing.T) {
 	saved := blobRetry
@@ -589,4 +593,79 @@ func TestEmulatorConnectionLossRecovers(t *testing.T) {
 	}
 	sort.Strings(dup)
 	t.Logf("%d batches, %d bodies seen more than once (allowed: at least once)", col.batches, len(dup))
+}
+
+// TestNewOnlyBuilds: a source that is built but not started runs no
+// processor: it claims nothing, and a started instance of the same
+// consumer group reads every partition.
+func TestNewOnlyBuilds(t *testing.T) {
+	env := newEnv(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	idle, err := New(env.config(), testLogger(t).With("instance", "idle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = closeWithin(idle, 30*time.Second) })
+	src := open(t, env.config(), "started")
+	col := newCollector()
+	done := col.run(ctx, t, "started", src)
+	next := map[string]int{}
+	col.waitAll(t, ctx, env.publishRound(t, next, 2, 2))
+	deadline := time.Now().Add(30 * time.Second)
+	for owned(src) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the started instance owns %d partitions, want 2", owned(src))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := idle.Ready(); err != errStarting {
+		t.Fatalf("ready of the source never started: %v, want %v", err, errStarting)
+	}
+	if n := owned(idle); n != 0 {
+		t.Fatalf("the source never started owns %d partitions", n)
+	}
+	if _, err := idle.Read(ctx); err == nil || errors.Is(err, io.EOF) {
+		t.Fatalf("read of the source never started: %v, want an error", err)
+	}
+	cancel()
+	<-done
+}
+
+// TestStartContextEndsTheSource: ending the context given to Start stops
+// the processor: the partition is released, Read says the source stopped,
+// and Close still returns at once.
+func TestStartContextEndsTheSource(t *testing.T) {
+	env := newEnv(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	env.publish(t, "0", "p0-0")
+	src, err := New(env.config(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = closeWithin(src, 30*time.Second) })
+	runCtx, stop := context.WithCancel(ctx)
+	if err := src.Start(runCtx); err != nil {
+		t.Fatal(err)
+	}
+	b := readBatch(t, ctx, src)
+	if err := b.Ack(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	env.waitCheckpoint(t, ctx, "0", 0)
+	stop()
+	if _, err := src.Read(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Read after the start context ended = %v, want context.Canceled", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for owned(src) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the partition is still owned after the start context ended")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := closeWithin(src, 30*time.Second); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
 }

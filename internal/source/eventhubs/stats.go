@@ -5,10 +5,10 @@ import (
 	"context"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
+	"github.com/sspr-exporter/sspr-exporter/internal/source/partitioned"
 )
 
 // Stats is a snapshot of the source for operators.
@@ -50,125 +50,36 @@ type PartitionStats struct {
 	Received      int64 // events handed out since start
 }
 
-// partition holds one partition's state across the sessions that own it.
-type partition struct {
-	id string
-	// slot holds a token while a batch of the partition is out or being
-	// read, so that batches of a partition are strictly one after another.
-	slot chan struct{}
-
-	mu          sync.Mutex
-	session     *session
-	ownedAt     time.Time // when the current session began
-	lastEnqSeq  int64
-	lastEnqTime time.Time
-	lastEnqAt   time.Time // when lastEnqSeq was last read from the hub
-	receivedSeq int64
-	processed   int64
-	checkpoint  int64
-	lastCkpt    time.Time
-	received    int64
-	rateMark    int64
-	rateAt      time.Time
-	rate        float64
-
-	// The current failure (see health.go); failSince is zero when none.
-	failSince time.Time
-	failLast  time.Time // latest report of the failure
-	failCause string
-	warnedAt  time.Time // latest warning about it
-}
-
-func (s *Source) partition(id string) *partition {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.partitionLocked(id)
-}
-
-func (s *Source) partitionLocked(id string) *partition {
-	p := s.partitions[id]
-	if p == nil {
-		p = &partition{id: id, slot: make(chan struct{}, 1), lastEnqSeq: -1, receivedSeq: -1, processed: -1, checkpoint: -1, rateAt: time.Now()}
-		s.partitions[id] = p
-	}
-	return p
-}
-
-func (p *partition) begin(sess *session) {
-	p.mu.Lock()
-	p.session, p.ownedAt = sess, time.Now()
-	p.mu.Unlock()
-}
-
-func (p *partition) end(sess *session) {
-	p.mu.Lock()
-	if p.session == sess {
-		p.session = nil
-	}
-	p.mu.Unlock()
-}
-
-func (p *partition) onReceived(n int, seq int64) {
-	p.mu.Lock()
-	p.received += int64(n)
-	p.receivedSeq = seq
-	p.mu.Unlock()
-}
-
-func (p *partition) onProcessed(seq int64) {
-	p.mu.Lock()
-	p.processed = max(p.processed, seq)
-	p.mu.Unlock()
-}
-
-func (p *partition) onCheckpointed(seq int64, at time.Time) {
-	p.mu.Lock()
-	p.checkpoint = seq
-	p.lastCkpt = at
-	p.mu.Unlock()
-}
-
-// partitionList returns the partitions known so far, in no order.
-func (s *Source) partitionList() []*partition {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	parts := make([]*partition, 0, len(s.partitions))
-	for _, p := range s.partitions {
-		parts = append(parts, p)
-	}
-	return parts
-}
-
 // Stats returns a snapshot of every partition.
 func (s *Source) Stats() Stats {
 	st := Stats{Hub: s.hub, Namespace: s.namespace, Ready: s.Ready()}
 	now := time.Now()
 	quiet := s.failureQuiet()
-	for _, p := range s.partitionList() {
-		p.mu.Lock()
-		ps := PartitionStats{
-			ID:                   p.id,
-			Owned:                p.session != nil,
-			LastEnqueuedSequence: p.lastEnqSeq,
-			LastEnqueuedTime:     p.lastEnqTime,
-			ReceivedSequence:     p.receivedSeq,
-			ProcessedSequence:    p.processed,
-			CheckpointSequence:   p.checkpoint,
+	for _, p := range s.parts.Partitions() {
+		ps := p.State(now, 2*s.cfg.StatsInterval, quiet)
+		out := PartitionStats{
+			ID:                   ps.Key,
+			Owned:                ps.Owned,
+			LastEnqueuedSequence: ps.End,
+			LastEnqueuedTime:     ps.EndWritten,
+			ReceivedSequence:     ps.Received,
+			ProcessedSequence:    ps.Processed,
+			CheckpointSequence:   ps.Committed,
 			Lag:                  -1,
-			EventsPerSecond:      p.rate,
-			LastCheckpoint:       p.lastCkpt,
-			Received:             p.received,
-			LagStale:             p.session != nil && p.lagStaleLocked(now, 2*s.cfg.StatsInterval),
+			LagStale:             ps.EndStale,
+			FailingSince:         ps.FailingSince,
+			EventsPerSecond:      ps.Rate,
+			LastCheckpoint:       ps.CommittedAt,
+			CheckpointAge:        ps.CommitAge,
+			Received:             ps.Count,
 		}
-		ps.Error, ps.FailingSince, _ = p.failureLocked(now, quiet)
-		p.mu.Unlock()
-		if ps.LastEnqueuedSequence >= 0 && ps.ProcessedSequence >= 0 {
-			ps.Lag = ps.LastEnqueuedSequence - ps.ProcessedSequence
+		if ps.Err != nil {
+			out.Error = ps.Err.Error()
 		}
-		if !ps.LastCheckpoint.IsZero() {
-			ps.CheckpointAge = now.Sub(ps.LastCheckpoint)
+		if ps.End >= 0 && ps.Processed >= 0 {
+			out.Lag = ps.End - ps.Processed
 		}
-		st.Partitions = append(st.Partitions, ps)
+		st.Partitions = append(st.Partitions, out)
 	}
 	slices.SortFunc(st.Partitions, func(a, b PartitionStats) int { return comparePartitionIDs(a.ID, b.ID) })
 	return st
@@ -184,61 +95,20 @@ func comparePartitionIDs(a, b string) int {
 	return cmp.Compare(a, b)
 }
 
-// lagStaleLocked reports whether the last enqueued sequence number, and so
-// the lag, was last read from the hub more than maxAge ago, counting from
-// the start of the current ownership at the earliest.
-func (p *partition) lagStaleLocked(now time.Time, maxAge time.Duration) bool {
-	ref := p.lastEnqAt
-	if p.ownedAt.After(ref) {
-		ref = p.ownedAt
-	}
-	return now.Sub(ref) > maxAge
-}
-
-// statsLoop refreshes the owned partitions' last enqueued sequence numbers
-// and the receive rates every stats_interval.
-func (s *Source) statsLoop(ctx context.Context) {
-	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.StatsInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.refreshStats(ctx)
-	}
-}
-
-func (s *Source) refreshStats(ctx context.Context) {
-	var owned []*partition
-	for _, p := range s.partitionList() {
-		now := time.Now()
-		p.mu.Lock()
-		if el := now.Sub(p.rateAt).Seconds(); el > 0 {
-			p.rate = float64(p.received-p.rateMark) / el
-		}
-		p.rateMark, p.rateAt = p.received, now
-		if p.session != nil {
-			owned = append(owned, p)
-		}
-		p.mu.Unlock()
-	}
+// refreshEnds reads the owned partitions' last enqueued sequence numbers.
+func (s *Source) refreshEnds(ctx context.Context, owned []*partitioned.Partition[string]) {
 	for _, p := range owned {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.StatsInterval)
-		props, err := s.consumer.GetPartitionProperties(cctx, p.id, nil)
+		props, err := s.consumer.GetPartitionProperties(cctx, p.Key(), nil)
 		cancel()
 		if err != nil {
 			// Stats are best effort: the lags are stale until a later round
 			// works, and the receive path reports real trouble.
-			s.log.Debug("event hubs partition properties", "partition", p.id, "error", secret.RedactError(err))
+			s.log.Debug("event hubs partition properties", "partition", p.Key(), "error", secret.RedactError(err))
 			s.repairManagementLink(ctx)
 			return
 		}
-		p.mu.Lock()
-		p.lastEnqSeq, p.lastEnqTime, p.lastEnqAt = props.LastEnqueuedSequenceNumber, props.LastEnqueuedOn, time.Now()
-		p.mu.Unlock()
+		p.SetEnd(props.LastEnqueuedSequenceNumber, props.LastEnqueuedOn, time.Now())
 	}
 }
 

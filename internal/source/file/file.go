@@ -38,11 +38,15 @@ type Options struct {
 // Source reads the files in order (or concurrently when following).
 type Source struct {
 	opts   Options
+	files  []string
 	bodies chan *valueBuf
 	errs   chan error
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	files  []string
+	done   chan struct{} // closed when the reading goroutine returned
+
+	mu      sync.Mutex
+	cancel  context.CancelFunc // set by Start
+	closed  bool
+	drained sync.Once
 }
 
 // Resolve expands globs and checks that every input exists and can be
@@ -96,7 +100,7 @@ func hasMeta(p string) bool {
 	return false
 }
 
-// Open resolves the inputs and starts reading them.
+// Open resolves the inputs; Start reads them.
 func Open(opts Options) (*Source, error) {
 	files, err := Resolve(opts.Paths, opts.Follow)
 	if err != nil {
@@ -117,17 +121,30 @@ func Open(opts Options) (*Source, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Source{opts: opts, bodies: make(chan *valueBuf, 16), errs: make(chan error, 1), cancel: cancel, files: files}
-	s.wg.Add(1)
+	return &Source{opts: opts, files: files, bodies: make(chan *valueBuf, 16), errs: make(chan error, 1), done: make(chan struct{})}, nil
+}
+
+// Start reads the inputs in the background, under ctx: reading stops when
+// ctx ends or at Close, and Read then reports the end. A source starts
+// once, and not after Close.
+func (s *Source) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return errors.New("file source: start after close")
+	case s.cancel != nil:
+		return errors.New("file source: already started")
+	}
+	ctx, s.cancel = context.WithCancel(ctx)
 	go func() {
-		defer s.wg.Done()
+		defer close(s.done)
 		defer close(s.bodies)
 		if err := s.produce(ctx); err != nil {
 			s.errs <- err
 		}
 	}()
-	return s, nil
+	return nil
 }
 
 // produce reads every input. Without follow the files are read one after
@@ -186,7 +203,7 @@ func (s *Source) readFile(ctx context.Context, name string) error {
 	var r io.Reader
 	pos := stream.Position{Kind: "file", File: name}
 	if name == Stdin {
-		r = s.opts.Stdin
+		r = abandonable(ctx, s.opts.Stdin)
 		pos = stream.Position{Kind: "stdin"}
 	} else {
 		f, err := os.Open(name)
@@ -195,8 +212,11 @@ func (s *Source) readFile(ctx context.Context, name string) error {
 		}
 		defer f.Close()
 		r = f
+		if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
+			r = abandonable(ctx, f) // a named pipe or a device
+		}
 		if s.opts.Follow {
-			r = &followReader{ctx: ctx, r: f, poll: s.opts.PollInterval}
+			r = &followReader{ctx: ctx, r: r, poll: s.opts.PollInterval}
 		}
 	}
 	sc := entra.NewScanner(r, s.opts.MaxBodyBytes)
@@ -274,6 +294,12 @@ var batchSlices = sync.Pool{New: func() any { return new(batchBufs) }}
 // Acknowledging the batch frees its buffers; its bodies must not be used
 // after that.
 func (s *Source) Read(ctx context.Context) (stream.Batch, error) {
+	s.mu.Lock()
+	started := s.cancel != nil || s.closed
+	s.mu.Unlock()
+	if !started {
+		return stream.Batch{}, errors.New("file source: read before start")
+	}
 	var batch stream.Batch
 	sl := batchSlices.Get().(*batchBufs)
 	batch.Bodies, sl.bufs = sl.bodies[:0], sl.bufs[:0]
@@ -328,16 +354,32 @@ func (s *Source) endErr() error {
 	}
 }
 
-// Close stops reading.
-func (s *Source) Close(context.Context) error {
-	s.cancel()
+// Close stops reading and waits, within ctx, for the reading goroutine to
+// return. A read of standard input or of a pipe cannot be interrupted: it
+// is abandoned, and its goroutine ends when the read returns (what it read
+// then is dropped).
+func (s *Source) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
 	// Drain so a producer blocked on a send can see the cancellation.
-	go func() {
-		for range s.bodies {
-		}
-	}()
-	s.wg.Wait()
-	return nil
+	s.drained.Do(func() {
+		go func() {
+			for range s.bodies {
+			}
+		}()
+	})
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("file source close: reading has not stopped: %w", ctx.Err())
+	}
 }
 
 // followReader turns end of file into a wait for more data. Each time it
@@ -369,5 +411,49 @@ func (f *followReader) Read(p []byte) (int, error) {
 			return 0, f.ctx.Err()
 		case <-time.After(f.poll):
 		}
+	}
+}
+
+// abandonable makes a read of r end when ctx ends, for inputs whose reads
+// cannot be interrupted (standard input, pipes): the read goes on in a
+// goroutine of its own, which ends when it returns; what it got after ctx
+// ended is dropped.
+func abandonable(ctx context.Context, r io.Reader) io.Reader {
+	return &abandonReader{ctx: ctx, r: r, got: make(chan pendingRead, 1)}
+}
+
+type abandonReader struct {
+	ctx     context.Context
+	r       io.Reader
+	buf     []byte // the read in flight fills this, never the caller's p
+	waiting bool   // a read is in flight
+	got     chan pendingRead
+}
+
+type pendingRead struct {
+	n   int
+	err error
+}
+
+func (a *abandonReader) Read(p []byte) (int, error) {
+	if err := a.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if !a.waiting {
+		if len(a.buf) < len(p) {
+			a.buf = make([]byte, len(p))
+		}
+		a.waiting = true
+		go func(buf []byte) {
+			n, err := a.r.Read(buf)
+			a.got <- pendingRead{n, err}
+		}(a.buf[:len(p)])
+	}
+	select {
+	case res := <-a.got:
+		a.waiting = false
+		return copy(p, a.buf[:res.n]), res.err
+	case <-a.ctx.Done():
+		return 0, a.ctx.Err()
 	}
 }

@@ -8,11 +8,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
 )
+
+// openStarted opens a source and starts it.
+func openStarted(opts Options) (*Source, error) {
+	s, err := Open(opts)
+	if err != nil {
+		return nil, err
+	}
+	return s, s.Start(context.Background())
+}
 
 func readAll(t *testing.T, s *Source, n int) []stream.Body {
 	t.Helper()
@@ -48,7 +58,7 @@ func TestRecordsInOrderWithPositions(t *testing.T) {
 	b := filepath.Join(dir, "b.json")
 	os.WriteFile(a, []byte("{\"records\":[{\"n\":1},\n{\"n\":2}]}\nbroken\n"), 0o644)
 	os.WriteFile(b, []byte("\xEF\xBB\xBF{\"n\":3}\r\n{\"n\":4}\r\n"), 0o644)
-	s, err := Open(Options{Paths: []string{filepath.Join(dir, "*.json")}})
+	s, err := openStarted(Options{Paths: []string{filepath.Join(dir, "*.json")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +101,7 @@ func TestResolveErrors(t *testing.T) {
 }
 
 func TestStdin(t *testing.T) {
-	s, err := Open(Options{Paths: []string{"-"}, Stdin: strings.NewReader(`[{"a":1},{"b":2}]`)})
+	s, err := openStarted(Options{Paths: []string{"-"}, Stdin: strings.NewReader(`[{"a":1},{"b":2}]`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +116,7 @@ func TestFollowGrowingAndNewFiles(t *testing.T) {
 	dir := t.TempDir()
 	a := filepath.Join(dir, "PT1H-a.json")
 	os.WriteFile(a, []byte(`{"n":1}`+"\n"), 0o644)
-	s, err := Open(Options{Paths: []string{filepath.Join(dir, "PT1H-*.json")}, Follow: true, PollInterval: 10 * time.Millisecond})
+	s, err := openStarted(Options{Paths: []string{filepath.Join(dir, "PT1H-*.json")}, Follow: true, PollInterval: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,5 +136,115 @@ func TestFollowGrowingAndNewFiles(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "PT1H-b.json"), []byte(`{"n":3}`+"\n"), 0o644)
 	if got := readAll(t, s, 1); string(got[0].Data) != `{"n":3}` {
 		t.Fatalf("%q", got[0].Data)
+	}
+}
+
+// signalReader closes reading at its first Read.
+type signalReader struct {
+	r       io.Reader
+	reading chan struct{}
+	once    sync.Once
+}
+
+func (s *signalReader) Read(p []byte) (int, error) {
+	s.once.Do(func() { close(s.reading) })
+	return s.r.Read(p)
+}
+
+// closeWithin closes s and fails the test when Close does not return.
+func closeWithin(t *testing.T, s *Source) {
+	t.Helper()
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		closed <- s.Close(ctx)
+	}()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close blocked on a pending read")
+	}
+	if _, err := s.Read(context.Background()); !errors.Is(err, io.EOF) {
+		t.Fatalf("Read after Close = %v, want io.EOF", err)
+	}
+}
+
+// TestCloseWithPendingStdinRead: a read of standard input that nothing
+// ends (a terminal, a pipe whose writer is idle) does not hold Close up.
+func TestCloseWithPendingStdinRead(t *testing.T) {
+	osr, osw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer osw.Close()
+	defer osr.Close()
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	for name, in := range map[string]io.Reader{"io.Pipe": pr, "os.Pipe": osr} {
+		t.Run(name, func(t *testing.T) {
+			sr := &signalReader{r: in, reading: make(chan struct{})}
+			s, err := openStarted(Options{Paths: []string{"-"}, Stdin: sr})
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-sr.reading
+			closeWithin(t, s)
+		})
+	}
+}
+
+func TestStartOnceAndReadBeforeStart(t *testing.T) {
+	s, err := Open(Options{Paths: []string{"-"}, Stdin: strings.NewReader(`{"a":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read(context.Background()); err == nil || errors.Is(err, io.EOF) {
+		t.Fatalf("Read before Start = %v, want an error", err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err == nil {
+		t.Fatal("second Start = nil")
+	}
+	if got := readAll(t, s, -1); len(got) != 1 {
+		t.Fatalf("%d bodies, want 1", len(got))
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err == nil {
+		t.Fatal("Start after Close = nil")
+	}
+}
+
+// TestStartContextStopsReading: ending the context of Start stops a
+// follow, as Close does.
+func TestStartContextStopsReading(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "PT1H.json")
+	if err := os.WriteFile(path, []byte(`{"n":1}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(Options{Paths: []string{path}, Follow: true, PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, s, 1); string(got[0].Data) != `{"n":1}` {
+		t.Fatalf("%q", got[0].Data)
+	}
+	cancel()
+	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer rcancel()
+	if _, err := s.Read(rctx); !errors.Is(err, io.EOF) {
+		t.Fatalf("Read after the context ended = %v, want io.EOF", err)
 	}
 }

@@ -50,7 +50,7 @@ func checkCutThenGood(t *testing.T, got []stream.Body, n int) {
 // has no end: reading stops after n bodies.
 func readPath(t *testing.T, path string, follow bool, max, n int) []stream.Body {
 	t.Helper()
-	s, err := Open(Options{Paths: []string{path}, Follow: follow, PollInterval: 5 * time.Millisecond, MaxBodyBytes: max})
+	s, err := openStarted(Options{Paths: []string{path}, Follow: follow, PollInterval: 5 * time.Millisecond, MaxBodyBytes: max})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestFollowCutLine(t *testing.T) {
 			if err := os.WriteFile(path, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			s, err := Open(Options{Paths: []string{path}, Follow: true, PollInterval: 5 * time.Millisecond})
+			s, err := openStarted(Options{Paths: []string{path}, Follow: true, PollInterval: 5 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}

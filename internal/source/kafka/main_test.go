@@ -206,6 +206,9 @@ func newSource(t testing.TB, cfg Config) (*Source, *capture) {
 		defer cancel()
 		_ = s.Close(ctx) // tests that care close it themselves and check
 	})
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatalf("start source: %v", err)
+	}
 	return s, c
 }
 
@@ -357,15 +360,7 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-func owned(s *Source) int {
-	n := 0
-	for _, p := range s.Stats().Partitions {
-		if p.Owned {
-			n++
-		}
-	}
-	return n
-}
+func owned(s *Source) int { return s.parts.Owned() }
 
 // committed returns the group's committed offset of one partition, -1 when
 // none.

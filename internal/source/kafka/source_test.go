@@ -575,3 +575,69 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("check with a wrong password: %v", err)
 	}
 }
+
+// TestNewOnlyBuilds: a source that is built but not started does not join
+// its group, so a started member of the same group gets every partition.
+func TestNewOnlyBuilds(t *testing.T) {
+	b := broker(t)
+	topic := createTopic(t, b, 2)
+	cfg := testConfig(b, uniqueName(t, "group"), topic)
+	logger, _ := testLogger(t)
+	idle, err := New(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close(context.Background())
+	s, _ := newSource(t, cfg)
+	produce(t, b, topic, 0, "m0")
+	produce(t, b, topic, 1, "m1")
+	ack(t, readBatch(t, s, time.Minute), nil)
+	ack(t, readBatch(t, s, time.Minute), nil)
+	waitFor(t, time.Minute, "the started member to own both partitions", func() bool { return owned(s) == 2 })
+	if err := idle.Ready(); err != errStarting {
+		t.Fatalf("ready of the source never started: %v, want %v", err, errStarting)
+	}
+	if _, err := idle.Read(context.Background()); err == nil || errors.Is(err, io.EOF) {
+		t.Fatalf("read of the source never started: %v, want an error", err)
+	}
+}
+
+// TestStartContextEndsTheSource: ending the context given to Start stops
+// the source: it leaves the group, so that another member reads on from
+// the last commit, and Read says the source stopped.
+func TestStartContextEndsTheSource(t *testing.T) {
+	b := broker(t)
+	topic := createTopic(t, b, 1)
+	produce(t, b, topic, 0, ids("m", 0, 3)...)
+	cfg := testConfig(b, uniqueName(t, "group"), topic)
+	logger, _ := testLogger(t)
+	s, err := New(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, bt := range readN(t, s, 3, time.Minute) {
+		ack(t, bt, nil)
+	}
+	cancel()
+	_, rerr := s.Read(context.Background())
+	if !errors.Is(rerr, context.Canceled) {
+		t.Fatalf("read after the start context ended: %v, want context.Canceled", rerr)
+	}
+	waitFor(t, 30*time.Second, "the partition to be given up", func() bool { return owned(s) == 0 })
+	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer ccancel()
+	if err := s.Close(cctx); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+
+	next, _ := newSource(t, cfg)
+	produce(t, b, topic, 0, "after")
+	if got := bodiesOf([]stream.Batch{readBatch(t, next, time.Minute)}); strings.Join(got, ",") != "after" {
+		t.Fatalf("the next member read %v, want only what came after the commit", got)
+	}
+}

@@ -4,10 +4,11 @@ import (
 	"cmp"
 	"context"
 	"slices"
-	"sync"
 	"time"
 
 	kgo "github.com/segmentio/kafka-go"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/source/partitioned"
 )
 
 // Stats is a snapshot of the source for operators.
@@ -54,150 +55,39 @@ type PartitionStats struct {
 	ReadError error
 }
 
-// partition holds one partition's state across the generations that own it.
-type partition struct {
-	topic string
-	id    int
-	// slot holds a token while a batch of the partition is out or being
-	// read, so that batches of a partition are strictly one after another,
-	// also across generations.
-	slot chan struct{}
-
-	mu           sync.Mutex
-	session      *session
-	hwm          int64
-	received     int64
-	processed    int64
-	next         int64 // next offset to process, -1 while unknown
-	committed    int64
-	lastCommit   time.Time
-	count        int64
-	redelivered  int64
-	commitErrors int64
-	fetchErr     error
-	rateMark     int64
-	rateAt       time.Time
-	rate         float64
-}
-
-func (s *Source) partition(topic string, id int) *partition {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := topicPartition{topic, id}
-	p := s.partitions[k]
-	if p == nil {
-		p = &partition{topic: topic, id: id, slot: make(chan struct{}, 1),
-			hwm: -1, received: -1, processed: -1, next: -1, committed: -1, rateAt: time.Now()}
-		s.partitions[k] = p
-	}
-	return p
-}
-
-func (s *Source) partitionsLocked() []*partition {
-	parts := make([]*partition, 0, len(s.partitions))
-	for _, p := range s.partitions {
-		parts = append(parts, p)
-	}
-	return parts
-}
-
-// begin records a new ownership that resumes at offset (negative when
-// the group has no commit and start_offset decides).
-func (p *partition) begin(sess *session, offset int64) {
-	p.mu.Lock()
-	p.session = sess
-	p.next = -1
-	if offset >= 0 {
-		p.next = offset
-	}
-	p.mu.Unlock()
-}
-
-func (p *partition) end(sess *session) {
-	p.mu.Lock()
-	if p.session == sess {
-		p.session = nil
-	}
-	p.fetchErr = nil
-	p.mu.Unlock()
-}
-
-func (p *partition) onReceived(n int, last, hwm int64) {
-	p.mu.Lock()
-	p.count += int64(n)
-	p.received = last
-	p.hwm = max(p.hwm, hwm)
-	p.fetchErr = nil
-	p.mu.Unlock()
-}
-
-func (p *partition) onFetchError(err error) {
-	p.mu.Lock()
-	p.fetchErr = err
-	p.mu.Unlock()
-}
-
-func (p *partition) onRewind() {
-	p.mu.Lock()
-	p.redelivered++
-	p.mu.Unlock()
-}
-
-func (p *partition) onProcessed(off int64) {
-	p.mu.Lock()
-	p.processed = max(p.processed, off)
-	p.next = off + 1
-	p.mu.Unlock()
-}
-
-func (p *partition) onCommitted(next int64, at time.Time) {
-	p.mu.Lock()
-	p.committed = next
-	p.lastCommit = at
-	p.mu.Unlock()
-}
-
-func (p *partition) onCommitError() {
-	p.mu.Lock()
-	p.commitErrors++
-	p.mu.Unlock()
-}
-
 // Stats returns a snapshot of every partition this instance has owned.
 func (s *Source) Stats() Stats {
 	st := Stats{Group: s.cfg.GroupID, Topics: slices.Clone(s.cfg.Topics), Ready: s.Ready()}
 	s.mu.Lock()
 	st.Generation = s.generation
-	parts := s.partitionsLocked()
 	s.mu.Unlock()
 	now := time.Now()
-	for _, p := range parts {
-		p.mu.Lock()
-		next := p.next
-		ps := PartitionStats{
-			Topic:             p.topic,
-			Partition:         p.id,
-			Owned:             p.session != nil,
-			HighWatermark:     p.hwm,
-			ReceivedOffset:    p.received,
-			ProcessedOffset:   p.processed,
-			CommittedOffset:   p.committed,
+	for _, p := range s.parts.Partitions() {
+		ps := p.State(now, 2*s.cfg.StatsInterval, 0)
+		out := PartitionStats{
+			Topic:             ps.Key.topic,
+			Partition:         ps.Key.id,
+			Owned:             ps.Owned,
+			HighWatermark:     ps.End,
+			ReceivedOffset:    ps.Received,
+			ProcessedOffset:   ps.Processed,
+			CommittedOffset:   -1,
 			Lag:               -1,
-			MessagesPerSecond: p.rate,
-			Received:          p.count,
-			Redelivered:       p.redelivered,
-			CommitErrors:      p.commitErrors,
-			LastCommit:        p.lastCommit,
-			ReadError:         p.fetchErr,
+			MessagesPerSecond: ps.Rate,
+			Received:          ps.Count,
+			Redelivered:       ps.Redelivered,
+			CommitErrors:      ps.CommitErrors,
+			LastCommit:        ps.CommittedAt,
+			CommitAge:         ps.CommitAge,
+			ReadError:         ps.Err,
 		}
-		p.mu.Unlock()
-		if ps.HighWatermark >= 0 && next >= 0 {
-			ps.Lag = max(0, ps.HighWatermark-next)
+		if ps.Committed >= 0 {
+			out.CommittedOffset = ps.Committed + 1 // Kafka commits the next offset to read
 		}
-		if !ps.LastCommit.IsZero() {
-			ps.CommitAge = now.Sub(ps.LastCommit)
+		if ps.End >= 0 && ps.Next >= 0 {
+			out.Lag = max(0, ps.End-ps.Next)
 		}
-		st.Partitions = append(st.Partitions, ps)
+		st.Partitions = append(st.Partitions, out)
 	}
 	slices.SortFunc(st.Partitions, func(a, b PartitionStats) int {
 		if c := cmp.Compare(a.Topic, b.Topic); c != 0 {
@@ -208,45 +98,19 @@ func (s *Source) Stats() Stats {
 	return st
 }
 
-// statsLoop refreshes the receive rates and the owned partitions' high
-// watermarks every stats_interval.
-func (s *Source) statsLoop(ctx context.Context) {
-	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.StatsInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.mu.Lock()
-		parts := s.partitionsLocked()
-		s.mu.Unlock()
-		now := time.Now()
-		owned := map[string][]kgo.OffsetRequest{}
-		byKey := map[topicPartition]*partition{}
-		for _, p := range parts {
-			p.mu.Lock()
-			if el := now.Sub(p.rateAt).Seconds(); el > 0 {
-				p.rate = float64(p.count-p.rateMark) / el
-			}
-			p.rateMark, p.rateAt = p.count, now
-			if p.session != nil {
-				owned[p.topic] = append(owned[p.topic], kgo.LastOffsetOf(p.id))
-				byKey[topicPartition{p.topic, p.id}] = p
-			}
-			p.mu.Unlock()
-		}
-		if len(owned) > 0 {
-			s.refreshWatermarks(ctx, owned, byKey)
-		}
-	}
-}
-
 // refreshWatermarks reads the end offsets of the owned partitions, so that
 // the lag also grows while a partition waits for slow acknowledgements.
-func (s *Source) refreshWatermarks(ctx context.Context, req map[string][]kgo.OffsetRequest, parts map[topicPartition]*partition) {
+func (s *Source) refreshWatermarks(ctx context.Context, owned []*partitioned.Partition[topicPartition]) {
+	if len(owned) == 0 {
+		return
+	}
+	req := map[string][]kgo.OffsetRequest{}
+	byKey := map[topicPartition]*partitioned.Partition[topicPartition]{}
+	for _, p := range owned {
+		tp := p.Key()
+		req[tp.topic] = append(req[tp.topic], kgo.LastOffsetOf(tp.id))
+		byKey[tp] = p
+	}
 	lctx, cancel := context.WithTimeout(ctx, s.cfg.DialTimeout)
 	defer cancel()
 	res, err := s.meta.ListOffsets(lctx, &kgo.ListOffsetsRequest{Topics: req})
@@ -255,15 +119,14 @@ func (s *Source) refreshWatermarks(ctx context.Context, req map[string][]kgo.Off
 		s.log.Debug("kafka list offsets", "error", err)
 		return
 	}
+	now := time.Now()
 	for topic, offs := range res.Topics {
 		for _, o := range offs {
-			p := parts[topicPartition{topic, o.Partition}]
+			p := byKey[topicPartition{topic, o.Partition}]
 			if p == nil || o.Error != nil || o.LastOffset < 0 {
 				continue
 			}
-			p.mu.Lock()
-			p.hwm = max(p.hwm, o.LastOffset)
-			p.mu.Unlock()
+			p.SetEnd(o.LastOffset, time.Time{}, now)
 		}
 	}
 }

@@ -9,13 +9,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -29,7 +27,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/coder/websocket"
 
+	"github.com/sspr-exporter/sspr-exporter/internal/retry"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
+	"github.com/sspr-exporter/sspr-exporter/internal/source/partitioned"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
 )
 
@@ -47,21 +47,10 @@ type Source struct {
 	container *container.Client
 	opts      azeventhubs.ProcessorOptions
 
-	checkpointWarn rateLimit // one warning a minute while checkpoints fail
+	checkpointWarn *retry.Limiter // one warning a minute while checkpoints fail
 
-	batches  chan stream.Batch // partition workers hand batches to Read
-	memory   chan struct{}     // a token per batch in memory (received, not yet acked)
-	stopping chan struct{}     // closed when Close begins: no new batches
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup // supervisor and stats loop
-	inflight counter        // batches handed out and not yet acknowledged
-
-	closeOnce sync.Once
-	closeErr  error
-
-	mu         sync.Mutex
-	ready      error
-	partitions map[string]*partition
+	// parts hands out the partitions' batches; partition ids key them.
+	parts *partitioned.Source[string, *azeventhubs.ReceivedEventData]
 }
 
 var (
@@ -72,8 +61,7 @@ var (
 // errStarting is the readiness before the event hub was first reached.
 var errStarting = errors.New("eventhubs: starting")
 
-// New builds the clients and starts the processor in the background; it
-// does not wait for the event hub to be reachable (see Ready).
+// New builds the clients; Start runs the processor.
 func New(cfg Config, logger *slog.Logger) (*Source, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("eventhubs config: %w", errors.Join(errs...))
@@ -83,14 +71,14 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 	}
 	sdkLog.install()
 	s := &Source{
-		cfg:        cfg,
-		log:        logger,
-		batches:    make(chan stream.Batch),
-		memory:     make(chan struct{}, cfg.MaxBatchesInMemory),
-		stopping:   make(chan struct{}),
-		ready:      errStarting,
-		partitions: map[string]*partition{},
+		cfg:            cfg,
+		log:            logger,
+		checkpointWarn: retry.NewLimiter(time.Minute),
+		parts: partitioned.New[string, *azeventhubs.ReceivedEventData](partitioned.Options{
+			Name: "eventhubs", MaxBatchesInMemory: cfg.MaxBatchesInMemory, WarnEvery: time.Minute,
+		}),
 	}
+	s.parts.SetReady(errStarting)
 
 	var cred azcore.TokenCredential
 	if cfg.ConnectionString.IsZero() || cfg.CheckpointStore.ConnectionString.IsZero() {
@@ -115,14 +103,23 @@ func New(cfg Config, logger *slog.Logger) (*Source, error) {
 		Prefetch:                    cfg.Prefetch,
 		StartPositions:              azeventhubs.StartPositions{Default: startPosition(cfg)},
 	}
-
-	sdkLog.add(s)
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	s.wg.Add(2)
-	go s.supervise(ctx)
-	go s.statsLoop(ctx)
 	return s, nil
+}
+
+// Start runs the processor and the stats refresh under ctx, in the
+// background, until ctx ends or Close; it does not wait for the event hub
+// to be reachable (see Ready).
+func (s *Source) Start(ctx context.Context) error {
+	// Before the processor opens a link: the SDK's reports tell failing
+	// partitions from idle ones.
+	sdkLog.add(s)
+	err := s.parts.Start(ctx, s.supervise, func(ctx context.Context) {
+		s.parts.Watch(ctx, s.cfg.StatsInterval, s.refreshEnds)
+	})
+	if err != nil && s.parts.Closing() {
+		sdkLog.remove(s) // Close has removed it already
+	}
+	return err
 }
 
 func newCredential(cfg Config) (azcore.TokenCredential, error) {
@@ -241,34 +238,16 @@ func startPosition(cfg Config) azeventhubs.StartPosition {
 
 // Read returns the next batch of one partition. It returns io.EOF once
 // Close has begun.
-func (s *Source) Read(ctx context.Context) (stream.Batch, error) {
-	select {
-	case b := <-s.batches:
-		return b, nil
-	case <-s.stopping:
-		return stream.Batch{}, io.EOF
-	case <-ctx.Done():
-		return stream.Batch{}, ctx.Err()
-	}
-}
+func (s *Source) Read(ctx context.Context) (stream.Batch, error) { return s.parts.Read(ctx) }
 
 // Ready reports whether the processor is running against the event hub and
 // the checkpoint store, and no partition failed to be read for
 // unhealthy_after.
 func (s *Source) Ready() error {
-	s.mu.Lock()
-	err := s.ready
-	s.mu.Unlock()
-	if err != nil {
+	if err := s.parts.Ready(); err != nil {
 		return err
 	}
 	return s.partitionsReady()
-}
-
-func (s *Source) setReady(err error) {
-	s.mu.Lock()
-	s.ready = err
-	s.mu.Unlock()
 }
 
 // checkpointError marks a not-ready reason that the next written
@@ -277,45 +256,32 @@ type checkpointError struct{ error }
 
 func (e checkpointError) Unwrap() error { return e.error }
 
-func (s *Source) clearCheckpointError() {
-	s.mu.Lock()
-	if _, ok := s.ready.(checkpointError); ok {
-		s.ready = nil
-	}
-	s.mu.Unlock()
+func isCheckpointError(err error) bool {
+	_, ok := err.(checkpointError)
+	return ok
 }
 
 // Close stops handing out batches, waits (within ctx) for the batches
 // already handed out to be acknowledged and checkpointed, then releases the
-// partitions and closes every client.
+// partitions, waits for the goroutines of Start and closes every client.
 func (s *Source) Close(ctx context.Context) error {
-	s.closeOnce.Do(func() {
-		close(s.stopping)
-		var errs []error
-		select {
-		case <-s.inflight.zero():
-		case <-ctx.Done():
-			errs = append(errs, fmt.Errorf("eventhubs close: batches still unacknowledged: %w", ctx.Err()))
-		}
-		s.cancel()
-		s.wg.Wait()
+	return s.parts.Close(ctx, func(ctx context.Context) error {
 		sdkLog.remove(s)
 		if err := s.consumer.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("eventhubs close: consumer client: %w", err))
+			return fmt.Errorf("eventhubs close: consumer client: %w", err)
 		}
-		s.setReady(errors.New("eventhubs: closed"))
-		s.closeErr = errors.Join(errs...)
+		return nil
 	})
-	return s.closeErr
 }
+
+// supervisorRetry spaces the restarts of a stopped processor.
+var supervisorRetry = retry.Config{InitialBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second}
 
 // supervise runs processors one after the other: Run ends on any checkpoint
 // store error (for example storage unreachable for a moment), and a stopped
 // processor cannot be restarted.
 func (s *Source) supervise(ctx context.Context) {
-	defer s.wg.Done()
-	const minBackoff, maxBackoff = 500 * time.Millisecond, 30 * time.Second
-	backoff := minBackoff
+	backoff := supervisorRetry.Backoff()
 	failing := false
 	containerChecked := false
 	for {
@@ -331,24 +297,23 @@ func (s *Source) supervise(ctx context.Context) {
 			err = errors.New("processor stopped")
 		}
 		err = secret.RedactError(compactStorageError(err, s.cfg.CheckpointStore.auth()))
-		s.setReady(fmt.Errorf("eventhubs %s/%s: %w", s.namespace, s.hub, err))
-		if time.Since(started) > maxBackoff {
+		s.parts.SetReady(fmt.Errorf("eventhubs %s/%s: %w", s.namespace, s.hub, err))
+		if time.Since(started) > supervisorRetry.MaxBackoff {
 			// It ran a while: this is a new outage, not the same one.
-			backoff, failing = minBackoff, false
+			backoff.Reset()
+			failing = false
 		}
+		delay := backoff.Next()
 		// One warning per outage; the readiness carries the latest cause.
 		if !failing {
 			s.log.Warn("event hubs processor stopped, restarting", "hub", s.hub, "error", err)
 			failing = true
 		} else {
-			s.log.Debug("event hubs processor restart failed", "hub", s.hub, "error", err, "retry_in", backoff)
+			s.log.Debug("event hubs processor restart failed", "hub", s.hub, "error", err, "retry_in", delay)
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Wait(ctx, delay) {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, maxBackoff)
 	}
 }
 
@@ -381,11 +346,9 @@ func (s *Source) runProcessor(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("new processor: %w", err)
 	}
-	s.mu.Lock()
 	for _, id := range props.PartitionIDs {
-		s.partitionLocked(id)
+		s.parts.Partition(id) // every partition shows in Stats
 	}
-	s.mu.Unlock()
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -406,7 +369,7 @@ func (s *Source) runProcessor(ctx context.Context) error {
 			}()
 		}
 	}()
-	s.setReady(nil)
+	s.parts.SetReady(nil)
 	err = proc.Run(runCtx)
 	close(runDone)
 	cancel()
@@ -415,261 +378,4 @@ func (s *Source) runProcessor(ctx context.Context) error {
 		return fmt.Errorf("processor: %w", err)
 	}
 	return nil
-}
-
-// session is one ownership of a partition by this instance: from the
-// partition client's creation until it is closed.
-type session struct {
-	client *azeventhubs.ProcessorPartitionClient
-	ended  atomic.Bool
-	// rewind asks the worker to give the partition up so that it is read
-	// again from the last checkpoint (a batch was not delivered).
-	rewind chan struct{}
-	once   sync.Once
-}
-
-// runPartition receives one partition's events until the partition client
-// fails or is taken over, handing out one batch at a time.
-// runDone closes when the processor stops (it closes its partition clients
-// first, so their errors then are expected).
-func (s *Source) runPartition(ctx context.Context, pc *azeventhubs.ProcessorPartitionClient, runDone <-chan struct{}) {
-	id := pc.PartitionID()
-	sess := &session{client: pc, rewind: make(chan struct{})}
-	p := s.partition(id)
-	p.begin(sess)
-	// One line per claim and release, with the owner id of the checkpoint
-	// store's ownership blobs, so that the logs of all instances tell who
-	// held which partition when.
-	owner := s.consumer.InstanceID()
-	s.log.Info("event hubs partition claimed", "hub", s.hub, "partition", id, "owner", owner, "consumer_group", s.cfg.ConsumerGroup)
-	reason := "stopped"
-	defer func() {
-		sess.ended.Store(true)
-		p.end(sess)
-		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_ = pc.Close(closeCtx) // the link is gone or going; nothing to report
-		cancel()
-		s.log.Info("event hubs partition released", "hub", s.hub, "partition", id, "owner", owner, "consumer_group", s.cfg.ConsumerGroup, "reason", reason)
-	}()
-
-	held := false // whether this worker holds the partition's batch slot and a memory token
-	release := func() {
-		if held {
-			<-s.memory
-			<-p.slot
-			held = false
-		}
-	}
-	for {
-		if !held {
-			// The previous batch of this partition, perhaps from an earlier
-			// session, must be acknowledged before the next one is read.
-			select {
-			case p.slot <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			// Then a token of the source-wide budget of batches in memory.
-			select {
-			case s.memory <- struct{}{}:
-				held = true
-			case <-ctx.Done():
-				<-p.slot
-				return
-			}
-		}
-		select {
-		case <-s.stopping:
-			// Closing: no new batches, but the partition stays ours until
-			// the processor stops, so that late acks still checkpoint.
-			release()
-			<-ctx.Done()
-			return
-		case <-sess.rewind:
-			// Checked before reading on: a failed batch must be read again.
-			release()
-			reason = "a batch was not delivered; reading again from the checkpoint"
-			return
-		default:
-		}
-		events, err := s.receive(ctx, pc)
-		if err != nil {
-			release()
-			if ctx.Err() != nil {
-				return
-			}
-			var ehErr *azeventhubs.Error
-			if errors.As(err, &ehErr) && ehErr.Code == azeventhubs.ErrorCodeOwnershipLost {
-				reason = "ownership moved to another instance"
-				s.forgetFailure(p) // reading it is another instance's business now
-			} else if processorStopping(runDone) {
-				reason = "processor stopped"
-			} else {
-				// The processor claims the partition again on its next round.
-				reason = "receive failed"
-				s.partitionFailed(p, err.Error())
-			}
-			return
-		}
-		if len(events) == 0 {
-			continue
-		}
-		s.partitionReadable(p)
-		// The slot now belongs to the batch: its Ack releases it.
-		held = false
-		s.inflight.add()
-		b := s.newBatch(p, sess, events)
-		select {
-		case s.batches <- b.Batch:
-		case <-ctx.Done():
-			b.discard()
-			return
-		case <-s.stopping:
-			b.discard()
-			<-ctx.Done()
-			return
-		}
-	}
-}
-
-// receive waits up to ReceiveWait for up to ReceiveBatchSize events.
-func (s *Source) receive(ctx context.Context, pc *azeventhubs.ProcessorPartitionClient) ([]*azeventhubs.ReceivedEventData, error) {
-	rctx, cancel := context.WithTimeout(ctx, s.cfg.ReceiveWait)
-	defer cancel()
-	events, err := pc.ReceiveEvents(rctx, s.cfg.ReceiveBatchSize, nil)
-	if err != nil && len(events) == 0 && rctx.Err() != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-		return nil, nil // nothing arrived in time
-	}
-	return events, err
-}
-
-// pendingBatch is a batch with a way to drop it when it could not be handed out.
-type pendingBatch struct {
-	stream.Batch
-	discard func()
-}
-
-func (s *Source) newBatch(p *partition, sess *session, events []*azeventhubs.ReceivedEventData) pendingBatch {
-	bodies := make([]stream.Body, len(events))
-	for i, e := range events {
-		seq := e.SequenceNumber
-		bodies[i] = stream.Body{Data: e.Body, Pos: stream.Position{
-			Kind: Kind, Topic: s.hub, Partition: p.id, Offset: e.Offset, Sequence: &seq,
-		}}
-	}
-	last := events[len(events)-1]
-	p.onReceived(len(events), last.SequenceNumber)
-	var once atomic.Bool
-	// release frees the partition for its next batch, only after this
-	// batch's checkpoint is written so that checkpoints never go back.
-	release := func() {
-		<-s.memory
-		<-p.slot
-		s.inflight.done()
-	}
-	discard := func() {
-		if once.CompareAndSwap(false, true) {
-			release()
-		}
-	}
-	return pendingBatch{discard: discard, Batch: stream.Batch{Bodies: bodies, Ack: func(ctx context.Context, err error) error {
-		if !once.CompareAndSwap(false, true) {
-			return errors.New("eventhubs: batch acknowledged twice")
-		}
-		defer release()
-		if err != nil {
-			// Not delivered: read the partition again from its checkpoint.
-			sess.once.Do(func() { close(sess.rewind) })
-			return nil
-		}
-		p.onProcessed(last.SequenceNumber)
-		if sess.ended.Load() {
-			// Another owner may be ahead already; moving the checkpoint back
-			// would only cause duplicates, and the new owner re-reads from the
-			// last checkpoint anyway.
-			return nil
-		}
-		if cerr := sess.client.UpdateCheckpoint(ctx, last, nil); cerr != nil {
-			// The documents are delivered; only the checkpoint is behind. A
-			// later batch's checkpoint covers this one, and until then a
-			// restart reads these events again (at least once). Report it
-			// through readiness and the log, not as a failed delivery.
-			cerr = secret.RedactError(compactStorageError(cerr, s.cfg.CheckpointStore.auth()))
-			s.setReady(checkpointError{fmt.Errorf("eventhubs checkpoint %s partition %s sequence %d: %w", s.hub, p.id, last.SequenceNumber, cerr)})
-			level := slog.LevelDebug
-			if s.checkpointWarn.allow(time.Now()) {
-				level = slog.LevelWarn
-			}
-			s.log.Log(ctx, level, "event hubs checkpoint not written; a later one will cover it", "hub", s.hub, "partition", p.id, "sequence_number", last.SequenceNumber, "error", cerr)
-			return nil
-		}
-		p.onCheckpointed(last.SequenceNumber, time.Now())
-		s.clearCheckpointError()
-		return nil
-	}}}
-}
-
-// rateLimit allows one event a minute.
-type rateLimit struct {
-	mu   sync.Mutex
-	last time.Time
-}
-
-func (r *rateLimit) allow(now time.Time) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.last.IsZero() && now.Sub(r.last) < time.Minute {
-		return false
-	}
-	r.last = now
-	return true
-}
-
-// counter counts batches out; unlike a WaitGroup it may be waited on while
-// workers still add to it.
-type counter struct {
-	mu      sync.Mutex
-	n       int
-	waiters []chan struct{}
-}
-
-func (c *counter) add() {
-	c.mu.Lock()
-	c.n++
-	c.mu.Unlock()
-}
-
-func (c *counter) done() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n--
-	if c.n == 0 {
-		for _, w := range c.waiters {
-			close(w)
-		}
-		c.waiters = nil
-	}
-}
-
-// zero returns a channel closed once no batch is out.
-func (c *counter) zero() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan struct{})
-	if c.n == 0 {
-		close(ch)
-	} else {
-		c.waiters = append(c.waiters, ch)
-	}
-	return ch
-}
-
-// processorStopping reports whether the processor stops within a moment.
-func processorStopping(runDone <-chan struct{}) bool {
-	select {
-	case <-runDone:
-		return true
-	case <-time.After(time.Second):
-		return false
-	}
 }
