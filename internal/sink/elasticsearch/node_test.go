@@ -157,7 +157,7 @@ func TestNodeAssetsDifferOnlyThere(t *testing.T) {
 	}
 	sort.Strings(diffs)
 	var want []string
-	for _, f := range []string{"user.name", "user.full_name", "user.target.name", "user.target.full_name", "user_agent.original"} {
+	for _, f := range []string{"user.name", "user.full_name", "user.target.name", "user.target.full_name", "user_agent.original", "source.as.organization.name"} {
 		p := "entra-sspr@mappings.template.mappings.properties." + strings.ReplaceAll(f, ".", ".properties.") + ".fields.text.type"
 		want = append(want, p+`: "match_only_text" -> "text"`)
 	}
