@@ -12,6 +12,7 @@ package graphapi
 import (
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -358,7 +359,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusUnauthorized, "invalid_client", 7000215, "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+ClientID+"'.")
 		return
 	}
-	tok := "eyJ0eXAiOiJKV1QifQ." + randomHex(24) + ".sig"
+	tok := accessToken(f.Get("scope"))
 	s.mu.Lock()
 	s.tokens[tok] = time.Now().Add(s.tokenTTL)
 	ttl := int(s.tokenTTL.Seconds())
@@ -369,6 +370,20 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		"ext_expires_in": ttl,
 		"access_token":   tok,
 	})
+}
+
+// accessToken is shaped like the authority's: a JWT whose claims name the
+// tenant (tid) and the resource (aud), with a unique id; the signature is
+// not one (nothing verifies it).
+func accessToken(scope string) string {
+	aud := ""
+	for _, sc := range strings.Fields(scope) {
+		if r, ok := strings.CutSuffix(sc, "/.default"); ok {
+			aud = r
+		}
+	}
+	claims, _ := json.Marshal(map[string]any{"aud": aud, "tid": TenantID, "appid": ClientID, "jti": randomHex(16)})
+	return "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString(claims) + ".c2ln"
 }
 
 func tokenError(w http.ResponseWriter, status int, code string, aadsts int, desc string) {
