@@ -38,6 +38,9 @@ const (
 	TenantID     = "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
 	ClientID     = "0d6e7f80-91a2-4b3c-8d4e-5f6a7b8c9d0e"
 	ClientSecret = "test-client-secret-value"
+	// TenantDomain is a verified domain of the tenant: an authority path
+	// may name the tenant by it.
+	TenantDomain = "contoso.example"
 )
 
 // Group is a group a user is a member of.
@@ -71,6 +74,9 @@ type Fault struct {
 	Delay      time.Duration // wait this long before answering (the fault or the normal answer when Status is 0)
 	// Path, when set, limits the fault to request paths containing it.
 	Path string
+	// Empty answers a directoryAudits page with no items and an
+	// @odata.nextLink to the same place, as Graph may (Status 0).
+	Empty bool
 }
 
 // Stats counts what the double has seen.
@@ -93,6 +99,7 @@ type Server struct {
 	tokens       map[string]time.Time
 	tokenTTL     time.Duration
 	faults       []Fault
+	maxTerms     int
 	forbidGraph  bool
 	secret       string
 	stats        Stats
@@ -185,6 +192,14 @@ func (s *Server) SetPageSize(n int) {
 	s.pageSize = max(1, n)
 }
 
+// SetFilterLimit bounds the comparisons one directoryAudits $filter may
+// hold (0: no bound); a longer one is refused with 400.
+func (s *Server) SetFilterLimit(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxTerms = n
+}
+
 // Inject queues a fault for the next matching Graph requests.
 func (s *Server) Inject(f Fault) {
 	s.mu.Lock()
@@ -258,7 +273,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 // path) and whether the double serves it.
 func tenantOf(path string) (string, bool) {
 	seg, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-	return seg, strings.EqualFold(seg, TenantID) || seg == "organizations" || seg == "common"
+	return seg, strings.EqualFold(seg, TenantID) || strings.EqualFold(seg, TenantDomain) || seg == "organizations" || seg == "common"
 }
 
 // instanceDiscovery answers MSAL's authority validation as
@@ -411,6 +426,7 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request) {
 	if !s.authorized(w, r) {
 		return
 	}
+	empty := false
 	if f, ok := s.takeFault(r.URL.Path); ok {
 		s.count(func(st *Stats) { st.Faults++ })
 		if !s.wait(r, f.Delay) {
@@ -420,6 +436,7 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request) {
 			s.fault(w, r, f)
 			return
 		}
+		empty = f.Empty
 	}
 	s.mu.Lock()
 	forbid := s.forbidGraph
@@ -438,7 +455,7 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request) {
 	case len(parts) == 3 && parts[0] == "users" && (parts[2] == "transitiveMemberOf" || parts[2] == "memberOf"):
 		s.memberships(w, r, version, parts[1], parts[2] == "transitiveMemberOf")
 	case len(parts) == 2 && parts[0] == "auditLogs" && parts[1] == "directoryAudits":
-		s.directoryAudits(w, r, version)
+		s.directoryAudits(w, r, version, empty)
 	default:
 		graphError(w, r, http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", parts[len(parts)-1]))
 	}
@@ -584,13 +601,17 @@ func (s *Server) memberships(w http.ResponseWriter, r *http.Request, version, wh
 	s.page(w, r, items, "https://graph.microsoft.com/"+version+"/$metadata#directoryObjects", true)
 }
 
-// directoryAudits lists the audit log, filtered by $filter, in the order
-// added.
-func (s *Server) directoryAudits(w http.ResponseWriter, r *http.Request, version string) {
+// directoryAudits lists the audit log, filtered by $filter (with the
+// properties and operators the resource supports), in the order added.
+// empty answers a page of no items that links to the same place.
+func (s *Server) directoryAudits(w http.ResponseWriter, r *http.Request, version string, empty bool) {
 	q := r.URL.Query()
 	var pred func(map[string]any) bool
+	s.mu.Lock()
+	maxTerms := s.maxTerms
+	s.mu.Unlock()
 	if f := q.Get("$filter"); f != "" {
-		p, err := parseFilter(f)
+		p, err := parseFilter(f, allowDirectoryAudits, maxTerms)
 		if err != nil {
 			graphError(w, r, http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+err.Error())
 			return
@@ -605,6 +626,16 @@ func (s *Server) directoryAudits(w http.ResponseWriter, r *http.Request, version
 		}
 	}
 	s.mu.Unlock()
+	if empty {
+		next := *r.URL
+		next.Scheme, next.Host = "https", r.Host
+		writeJSON(w, http.StatusOK, map[string]any{
+			"@odata.context":  "https://graph.microsoft.com/" + version + "/$metadata#auditLogs/directoryAudits",
+			"value":           []any{},
+			"@odata.nextLink": next.String(),
+		})
+		return
+	}
 	s.page(w, r, items, "https://graph.microsoft.com/"+version+"/$metadata#auditLogs/directoryAudits", false)
 }
 
