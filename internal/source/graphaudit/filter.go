@@ -89,7 +89,6 @@ func queryURL(base string, from, to time.Time, group string, top int) string {
 	return base + "?$filter=" + escape(f) + "&$top=" + strconv.Itoa(top)
 }
 
-
 // groups packs the terms into as few queries as keep each within
 // maxTerms comparisons (the slice's two included) and maxURL characters.
 func groups(base string, terms []string, maxTerms, top int) []string {
