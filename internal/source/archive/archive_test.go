@@ -391,7 +391,7 @@ func TestTenantOf(t *testing.T) {
 		"tenantId=" + tenantA + "/": tenantA,
 		"resourceId=/tenants/" + strings.ToUpper(tenantB) + "/providers/Microsoft.aadiam/": tenantB,
 		"resourceId=/SUBSCRIPTIONS/x/": "",
-		"": "",
+		"":                             "",
 	} {
 		if got := tenantOf(base); got != want {
 			t.Errorf("%q: %q, want %q", base, got, want)
