@@ -183,6 +183,29 @@ func (s *Server) AddAudits(audits ...map[string]any) {
 	s.audits = append(s.audits, audits...)
 }
 
+// AddDiagnosticRecords appends the entries of diagnostic-setting records
+// (one JSON record each, as Event Hubs and archives carry them) to the
+// audit log as Graph returns the same entries: their properties object.
+// Records of other categories (sign-ins) are not audit entries and are
+// left out; it returns how many were added.
+func (s *Server) AddDiagnosticRecords(records ...[]byte) (int, error) {
+	var audits []map[string]any
+	for i, r := range records {
+		var rec struct {
+			Category   string         `json:"category"`
+			Properties map[string]any `json:"properties"`
+		}
+		if err := json.Unmarshal(r, &rec); err != nil {
+			return 0, fmt.Errorf("record %d: %w", i, err)
+		}
+		if rec.Category == "AuditLogs" && rec.Properties != nil {
+			audits = append(audits, rec.Properties)
+		}
+	}
+	s.AddAudits(audits...)
+	return len(audits), nil
+}
+
 // SetPageSize sets the largest page the double returns (Graph's is 999;
 // it may return fewer items than $top asks, and so does the double), and
 // the page size of a request without $top (Graph's default is 100).
