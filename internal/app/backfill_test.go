@@ -172,7 +172,7 @@ colour = "blue"
 	}
 }
 
-func graphSection(t *testing.T, s *graphapi.Server) string {
+func graphSection(t testing.TB, s *graphapi.Server) string {
 	return fmt.Sprintf(`
 [backfill.graph]
 tenant_id = %q

@@ -370,7 +370,13 @@ func (r *Reader) readFrom(ctx context.Context, feed backfill.Feed, bc *blob.Clie
 	}
 	body := resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: 5})
 	defer body.Close()
-	lr := lineReader{r: bufio.NewReaderSize(body, 256<<10), max: r.opts.MaxBodyBytes}
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(body)
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+	}()
+	lr := lineReader{r: br, max: r.opts.MaxBodyBytes}
 	for {
 		line, tooLarge, err := lr.next()
 		if len(line) > 0 || tooLarge != nil {
@@ -387,6 +393,10 @@ func (r *Reader) readFrom(ctx context.Context, feed backfill.Feed, bc *blob.Clie
 		}
 	}
 }
+
+// readers are the buffered readers of blobs being read, reused: a blob
+// of an hour is often smaller than the buffer.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 256<<10) }}
 
 // lineReader splits a stream into lines, each with its line ending.
 type lineReader struct {
