@@ -10,12 +10,16 @@
 package graphapi
 
 import (
+	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -40,7 +44,10 @@ const (
 	ClientSecret = "test-client-secret-value"
 	// TenantDomain is a verified domain of the tenant: an authority path
 	// may name the tenant by it.
-	TenantDomain = "contoso.example"
+	TenantDomain = "fabrikam.example"
+	// IdentityHeader is the secret the managed identity endpoint
+	// (/msi/token, App Service's protocol) requires in X-IDENTITY-HEADER.
+	IdentityHeader = "test-identity-header"
 )
 
 // Group is a group a user is a member of.
@@ -102,6 +109,8 @@ type Server struct {
 	maxTerms     int
 	forbidGraph  bool
 	secret       string
+	cert         *x509.Certificate // the application's certificate, for client assertions
+	federated    string            // the workload identity token the application trusts
 	stats        Stats
 	requestPaths []string
 	requestTimes []time.Time
@@ -249,6 +258,23 @@ func (s *Server) RevokeTokens() {
 	clear(s.tokens)
 }
 
+// SetClientCertificate registers the application's certificate: the token
+// endpoint then accepts client assertions signed with its key.
+func (s *Server) SetClientCertificate(c *x509.Certificate) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cert = c
+}
+
+// SetFederatedToken registers the token of a federated identity
+// credential (workload identity): the token endpoint then accepts it as
+// the client assertion.
+func (s *Server) SetFederatedToken(tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.federated = tok
+}
+
 // SetClientSecret changes the secret the token endpoint accepts.
 func (s *Server) SetClientSecret(secret string) {
 	s.mu.Lock()
@@ -285,6 +311,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.openIDConfiguration(w, r)
 	case strings.HasSuffix(p, "/oauth2/v2.0/token"):
 		s.token(w, r)
+	case p == "/msi/token":
+		s.managedIdentity(w, r)
 	case strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/"):
 		s.graph(w, r)
 	default:
@@ -393,20 +421,98 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf("AADSTS700016: Application with identifier '%s' was not found in the directory.", f.Get("client_id")))
 		return
 	}
-	if f.Get("client_secret") != secret {
+	if a := f.Get("client_assertion"); a != "" || f.Get("client_assertion_type") != "" {
+		if f.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+			tokenError(w, http.StatusBadRequest, "invalid_request", 50027, "AADSTS50027: JWT token is invalid or malformed.")
+			return
+		}
+		if err := s.checkAssertion(a); err != nil {
+			tokenError(w, http.StatusUnauthorized, "invalid_client", 700027, "AADSTS700027: Client assertion failed signature validation: "+err.Error())
+			return
+		}
+	} else if f.Get("client_secret") != secret {
 		tokenError(w, http.StatusUnauthorized, "invalid_client", 7000215, "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+ClientID+"'.")
 		return
 	}
-	tok := accessToken(f.Get("scope"))
-	s.mu.Lock()
-	s.tokens[tok] = time.Now().Add(s.tokenTTL)
-	ttl := int(s.tokenTTL.Seconds())
-	s.mu.Unlock()
+	tok, ttl := s.issue(f.Get("scope"))
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token_type":     "Bearer",
 		"expires_in":     ttl,
 		"ext_expires_in": ttl,
 		"access_token":   tok,
+	})
+}
+
+// issue records a new token for scope and returns it with its lifetime
+// in seconds.
+func (s *Server) issue(scope string) (string, int) {
+	tok := accessToken(scope)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[tok] = time.Now().Add(s.tokenTTL)
+	return tok, int(s.tokenTTL.Seconds())
+}
+
+// checkAssertion accepts the registered federated token, or a JWT the
+// application signed with its certificate's key (RS256 or PS256) naming
+// itself as issuer and subject.
+func (s *Server) checkAssertion(a string) error {
+	s.mu.Lock()
+	cert, federated := s.cert, s.federated
+	s.mu.Unlock()
+	if federated != "" && a == federated {
+		return nil
+	}
+	parts := strings.Split(a, ".")
+	if len(parts) != 3 || cert == nil {
+		return errors.New("no certificate or federated credential matches")
+	}
+	var head struct {
+		Alg string `json:"alg"`
+	}
+	var claims struct {
+		Iss, Sub string
+	}
+	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	cb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
+	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	if err := errors.Join(err1, err2, err3); err != nil || json.Unmarshal(hb, &head) != nil || json.Unmarshal(cb, &claims) != nil {
+		return errors.New("malformed")
+	}
+	if claims.Iss != ClientID || claims.Sub != ClientID {
+		return errors.New("issuer or subject is not the application")
+	}
+	pub, ok := cert.PublicKey.(*rsa.PublicKey)
+	if !ok {
+		return errors.New("not an RSA certificate")
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	switch head.Alg {
+	case "RS256":
+		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig)
+	case "PS256":
+		return rsa.VerifyPSS(pub, crypto.SHA256, sum[:], sig, nil)
+	}
+	return fmt.Errorf("algorithm %q", head.Alg)
+}
+
+// managedIdentity is App Service's managed identity endpoint
+// (IDENTITY_ENDPOINT, IDENTITY_HEADER): a token for ?resource=.
+func (s *Server) managedIdentity(w http.ResponseWriter, r *http.Request) {
+	s.count(func(st *Stats) { st.TokenRequests++ })
+	if r.Header.Get("X-IDENTITY-HEADER") != IdentityHeader {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"statusCode": 401, "message": "Unauthorized request"})
+		return
+	}
+	res := r.URL.Query().Get("resource")
+	if res == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"statusCode": 400, "message": "resource is required"})
+		return
+	}
+	tok, ttl := s.issue(strings.TrimSuffix(res, "/") + "/.default")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token": tok, "expires_on": strconv.FormatInt(time.Now().Add(time.Duration(ttl)*time.Second).Unix(), 10),
+		"resource": res, "token_type": "Bearer", "client_id": ClientID,
 	})
 }
 
