@@ -94,7 +94,9 @@ func Backfill(ctx context.Context, args []string, std Std) error {
 	}
 	if !f.allowExpiring {
 		if err := retention.Check(rng.From, now, retentionPolicies(cfg)); err != nil {
-			return &UsageError{err}
+			// One line: a decision to take, not a mistake on the command line.
+			fmt.Fprintf(std.Err, "sspr-exporter: %v\n", err)
+			return &ExitError{Code: 2}
 		}
 	}
 	logger, lh := Logger(cfg, std.Err)
