@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -73,11 +72,7 @@ func BenchmarkBackfillArchive(b *testing.B) {
 		size += len(bl.Data)
 	}
 	b.Logf("archive: %d blobs, %d records (%d MB), %d SSPR events", len(a.Blobs), a.Records, size>>20, len(a.SSPRIDs))
-	output := "[output.file]\npath = \"/dev/null\"\n"
-	if os.Getenv("SSPR_BENCH_ES") == "1" {
-		node := searchnode.Start(b, searchnode.ES8, searchnode.Heap("1g"))
-		output = fmt.Sprintf("[output.file]\nenabled = false\n[output.elasticsearch]\nenabled = true\naddresses = [%q]\nskip_setup_check = true\n", node.URL())
-	}
+	output := benchOutput(b)
 	dir := b.TempDir()
 	cfg := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("%s\n[dead_letter]\npath = %q\n[log]\nlevel = \"warn\"\n[telemetry]\naddress = \"\"\n[backfill.blob]\nconnection_string = %q\nworkers = %d\n",
@@ -114,6 +109,17 @@ func BenchmarkBackfillArchive(b *testing.B) {
 	b.ReportMetric(float64(b.N*a.Records)/secs, "records/s")
 	b.ReportMetric(float64(b.N*len(a.SSPRIDs))/secs, "events/s")
 	b.ReportMetric(float64(b.N*size)/secs/(1<<20), "MB/s")
+}
+
+// benchOutput is the output section: /dev/null, or with SSPR_BENCH_ES=1
+// a real Elasticsearch 8.19 node of the benchmark's own.
+func benchOutput(b *testing.B) string {
+	b.Helper()
+	if os.Getenv("SSPR_BENCH_ES") != "1" {
+		return "[output.file]\npath = \"/dev/null\"\n"
+	}
+	node := searchnode.Start(b, searchnode.ES8, searchnode.Heap("1g"))
+	return fmt.Sprintf("[output.file]\nenabled = false\n[output.elasticsearch]\nenabled = true\naddresses = [%q]\nskip_setup_check = true\n", node.URL())
 }
 
 // readAll downloads every blob of the archive with workers at once and
@@ -171,22 +177,12 @@ func BenchmarkBackfillGraph(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var records [][]byte
-	for _, bl := range a.Blobs {
-		for line := range bytes.Lines(bl.Data) {
-			records = append(records, bytes.TrimSpace(line))
-		}
-	}
-	n, err := s.AddDiagnosticRecords(records...)
+	n, err := s.AddDiagnosticRecords(a.Lines()...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("Graph holds %d audit entries, %d SSPR events", n, len(a.SSPRIDs))
-	output := "[output.file]\npath = \"/dev/null\"\n"
-	if os.Getenv("SSPR_BENCH_ES") == "1" {
-		node := searchnode.Start(b, searchnode.ES8, searchnode.Heap("1g"))
-		output = fmt.Sprintf("[output.file]\nenabled = false\n[output.elasticsearch]\nenabled = true\naddresses = [%q]\nskip_setup_check = true\n", node.URL())
-	}
+	output := benchOutput(b)
 	dir := b.TempDir()
 	cfg := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("%s\n[dead_letter]\npath = %q\n[log]\nlevel = \"warn\"\n[telemetry]\naddress = \"\"\n%s", output, filepath.Join(dir, "dl.ndjson"), graphSection(b, s))), 0o600); err != nil {

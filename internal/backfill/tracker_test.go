@@ -177,7 +177,12 @@ func TestCountsAsTheDecoderCounts(t *testing.T) {
 	}
 	first, last := want.Docs[0].Time, want.Docs[0].Time
 	for _, d := range want.Docs {
-		first, last = minTime(first, d.Time), maxTime(last, d.Time)
+		if d.Time.Before(first) {
+			first = d.Time
+		}
+		if d.Time.After(last) {
+			last = d.Time
+		}
 	}
 	if !c.Counts.First.Equal(first) || !c.Counts.Last.Equal(last) {
 		t.Errorf("first/last %v %v, want %v %v", c.Counts.First, c.Counts.Last, first, last)
@@ -185,20 +190,6 @@ func TestCountsAsTheDecoderCounts(t *testing.T) {
 	if c.Hours[hour0] != want.Counts.Records {
 		t.Errorf("hours %v, want %d records in %v", c.Hours, want.Counts.Records, hour0)
 	}
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }
 
 // sspr3 is three chunks of one unit, each with one SSPR record.

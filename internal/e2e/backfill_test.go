@@ -411,13 +411,7 @@ func TestBackfillGraphKill9(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var records [][]byte
-	for _, bl := range a.Blobs {
-		for line := range bytes.Lines(bl.Data) {
-			records = append(records, bytes.TrimSpace(line))
-		}
-	}
-	n, err := gs.AddDiagnosticRecords(records...)
+	n, err := gs.AddDiagnosticRecords(a.Lines()...)
 	if err != nil {
 		t.Fatal(err)
 	}

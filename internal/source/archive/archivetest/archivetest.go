@@ -210,6 +210,19 @@ func Append(ctx context.Context, cc *container.Client, name string, data []byte,
 	return nil
 }
 
+// Lines are the archive's records, one JSON value each, in order.
+func (a Archive) Lines() [][]byte {
+	var out [][]byte
+	for _, b := range a.Blobs {
+		for line := range bytes.Lines(b.Data) {
+			if r := bytes.TrimSpace(bytes.TrimPrefix(line, []byte("\uFEFF"))); len(r) > 0 {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
 // Hours lists the hours of the archive that have records, sorted.
 func (a Archive) Hours() []time.Time {
 	var out []time.Time
