@@ -3,7 +3,6 @@ package backfill
 import (
 	"errors"
 	"fmt"
-	"iter"
 	"strconv"
 	"strings"
 	"time"
@@ -16,17 +15,6 @@ type Range struct {
 
 func (r Range) String() string {
 	return r.From.Format(time.RFC3339) + " to " + r.To.Format(time.RFC3339)
-}
-
-// Hours yields the start of every hour that overlaps the range.
-func (r Range) Hours() iter.Seq[time.Time] {
-	return func(yield func(time.Time) bool) {
-		for h := r.From.Truncate(time.Hour); h.Before(r.To); h = h.Add(time.Hour) {
-			if !yield(h) {
-				return
-			}
-		}
-	}
 }
 
 // Validate checks that the range is not empty.

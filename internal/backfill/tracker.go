@@ -474,20 +474,6 @@ func (t *Tracker) Close(context.Context) error {
 	return t.opts.Store.Save()
 }
 
-// Err is why the reader stopped, nil when it read everything (or was
-// stopped by a signal).
-func (t *Tracker) Err() error {
-	select {
-	case <-t.finished:
-		if errors.Is(t.readErr, context.Canceled) {
-			return nil
-		}
-		return t.readErr
-	default:
-		return nil
-	}
-}
-
 // Snapshot is the progress so far.
 func (t *Tracker) Snapshot() progress.Snapshot {
 	t.mu.Lock()
