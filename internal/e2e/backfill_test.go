@@ -212,6 +212,12 @@ func (e es) template(prefix string) {
 func exactlyOnce(t *testing.T, node es, index string, ids []string) {
 	t.Helper()
 	count, got := node.ids(index, len(ids))
+	checkOnce(t, count, got, ids)
+}
+
+// checkOnce checks a _count and the documents by id against the ids.
+func checkOnce(t testing.TB, count int, got map[string]int, ids []string) {
+	t.Helper()
 	if count != len(ids) {
 		t.Errorf("_count %d, want %d", count, len(ids))
 	}
@@ -264,7 +270,7 @@ func readReport(t *testing.T, path string) coverage.Report {
 }
 
 // checkTenant compares a tenant's coverage with what was generated.
-func checkTenant(t *testing.T, rep coverage.Report, a archivetest.Archive, hours int) {
+func checkTenant(t testing.TB, rep coverage.Report, a archivetest.Archive, hours int) {
 	t.Helper()
 	for _, tr := range rep.Tenants {
 		if tr.TenantID != a.Tenant {
@@ -471,5 +477,57 @@ page_size = 50
 	logb, _ := os.ReadFile(logPath)
 	if strings.Contains(string(logb), graphapi.ClientSecret) {
 		t.Error("the client secret is in the log")
+	}
+}
+
+// TestBackfillCheckersCatchWhatTheyCheck: the index and report checks
+// fail on a lost event, a duplicate, a stray document, and on each wrong
+// figure of a coverage report.
+func TestBackfillCheckersCatchWhatTheyCheck(t *testing.T) {
+	ids := []string{"a", "b", "c"}
+	for name, c := range map[string]struct {
+		count int
+		got   map[string]int
+	}{
+		"lost":      {2, map[string]int{"a": 1, "b": 1}},
+		"duplicate": {4, map[string]int{"a": 2, "b": 1, "c": 1}},
+		"stray":     {4, map[string]int{"a": 1, "b": 1, "c": 1, "x": 1}},
+	} {
+		r := &recorder{TB: t}
+		checkOnce(r, c.count, c.got, ids)
+		if len(r.errs) == 0 {
+			t.Errorf("%s: not caught", name)
+		}
+	}
+	ok := &recorder{TB: t}
+	checkOnce(ok, 3, map[string]int{"a": 1, "b": 1, "c": 1}, ids)
+	if len(ok.errs) != 0 {
+		t.Errorf("exactly once: %v", ok.errs)
+	}
+
+	h0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	a := archivetest.Archive{Tenant: "t", Records: 10, SSPRIDs: []string{"a", "b"}, ByHour: map[time.Time]int{h0: 10, h0.Add(time.Hour): 0}}
+	good := coverage.Tenant{TenantID: "t", Hours: 3, HoursWithData: 1, HoursWithoutData: 2, Records: 10, SSPRDocuments: 2, Dropped: 8,
+		Gaps: []coverage.Gap{{From: h0.Add(time.Hour), To: h0.Add(3 * time.Hour), Hours: 2}}}
+	r := &recorder{TB: t}
+	checkTenant(r, coverage.Report{Tenants: []coverage.Tenant{good}}, a, 3)
+	if len(r.errs) != 0 {
+		t.Errorf("a right report: %v", r.errs)
+	}
+	for name, change := range map[string]func(*coverage.Tenant){
+		"hours with data": func(c *coverage.Tenant) { c.HoursWithData, c.HoursWithoutData = 2, 1 },
+		"records":         func(c *coverage.Tenant) { c.Records = 9 },
+		"sspr":            func(c *coverage.Tenant) { c.SSPRDocuments = 3 },
+		"gap over data":   func(c *coverage.Tenant) { c.Gaps = []coverage.Gap{{From: h0, To: h0.Add(2 * time.Hour), Hours: 2}} },
+		"pending":         func(c *coverage.Tenant) { c.HoursPending = 1 },
+		"other tenant":    func(c *coverage.Tenant) { c.TenantID = "u" },
+	} {
+		bad := good
+		change(&bad)
+		r := &recorder{TB: t}
+		checkTenant(r, coverage.Report{Tenants: []coverage.Tenant{bad}}, a, 3)
+		if len(r.errs) == 0 {
+			t.Errorf("%s: not caught", name)
+		}
 	}
 }
