@@ -148,10 +148,12 @@ func backfillRange(f backfillFlags, now time.Time) (backfill.Range, error) {
 	return r, r.Validate()
 }
 
-// retentionPolicies are the enabled outputs' index retentions, each
-// counted from the date its index names carry, as the output's lifecycle
-// policy counts. (An OpenSearch output with an ISM retention adds its
-// policy here, with the bucket of its own index names.)
+// retentionPolicies are the enabled outputs' index retentions that count
+// from the date an index's name carries, as the output's lifecycle policy
+// does: only those delete a backfilled index right away. An output whose
+// policy counts from the index's creation (OpenSearch's ISM) keeps a
+// backfill for its whole retention and adds nothing here; one that counts
+// from the name adds its policy with the bucket of its own index names.
 func retentionPolicies(cfg config.Config) []retention.Policy {
 	var ps []retention.Policy
 	if o := cfg.Output.Elasticsearch; o.Enabled {
@@ -230,6 +232,7 @@ func runBackfill(ctx context.Context, f backfillFlags, rng backfill.Range, cfg c
 	}
 	logger.Info("backfill started", "from", rng.From.Format(time.RFC3339), "to", rng.To.Format(time.RFC3339), "state", store.Path())
 	disp := progress.Start(progress.Options{Mode: f.progress, W: std.Err, Logger: logger}, tracker.Snapshot)
+	_ = tracker.Start(ctx)
 	runErr := ex.Pipeline.Run(ctx)
 	disp.Stop()
 	closeErr := ex.Close(context.WithoutCancel(ctx))

@@ -132,6 +132,14 @@ func NewTracker(r Reader, o Options) *Tracker {
 	}
 }
 
+// Start runs the reader and the state writer under ctx (reading stops
+// when ctx ends; acknowledgements are still recorded until Close). Read
+// starts them itself when Start was not called.
+func (t *Tracker) Start(ctx context.Context) error {
+	t.start(ctx)
+	return nil
+}
+
 // start runs the reader and the state writer, once, under ctx.
 func (t *Tracker) start(ctx context.Context) {
 	t.startOnce.Do(func() {
