@@ -28,6 +28,8 @@ Usage:
   sspr-exporter setup --config FILE        install index templates, ILM policy, Kafka topic
   sspr-exporter validate --config FILE     report every problem of a config file
   sspr-exporter check --config FILE        validate, then try every configured endpoint
+  sspr-exporter backfill graph|blob --config FILE --from T
+                                           read past audit logs (Graph, storage archive) into the outputs
   sspr-exporter version                    print the version
 
 Run 'sspr-exporter COMMAND --help' for the flags of a command.
@@ -57,6 +59,8 @@ func run(args []string, std app.Std) int {
 		err = app.SetupCmd(ctx, rest, std)
 	case "check":
 		err = app.CheckCmd(ctx, rest, std)
+	case "backfill":
+		err = app.Backfill(ctx, rest, std)
 	case "version", "--version":
 		fmt.Fprintln(std.Out, "sspr-exporter", versionString())
 		return 0

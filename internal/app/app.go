@@ -99,11 +99,18 @@ func graphConfig(g config.GraphEnrich) *graph.Config {
 // Option changes what Build wires.
 type Option func(*buildOptions)
 
-type buildOptions struct{ redrive bool }
+type buildOptions struct {
+	redrive bool
+	source  stream.Source
+}
 
 // WithRedrive makes the pipeline process dead-letter lines of its input
 // again (replay). Without it they are ordinary input.
 func WithRedrive() Option { return func(o *buildOptions) { o.redrive = true } }
+
+// WithSource makes the pipeline read src instead of the configured input
+// (a backfill's); the Exporter closes it.
+func WithSource(src stream.Source) Option { return func(o *buildOptions) { o.source = src } }
 
 // Build wires the exporter described by cfg. Inputs are checked before
 // anything is read: a missing input is a *UsageError. With tel, every
@@ -137,8 +144,13 @@ func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telem
 	}
 
 	var src stream.Source
-	switch cfg.Input.Type {
-	case config.InputFile:
+	inputName := cfg.Input.Type
+	switch {
+	case bo.source != nil:
+		// The caller starts a source it gives (backfill starts its
+		// tracker under the command's context).
+		src, inputName = bo.source, "backfill"
+	case cfg.Input.Type == config.InputFile:
 		fs, err := filesource.Open(filesource.Options{
 			Paths:        cfg.Input.File.Paths,
 			Follow:       cfg.Input.File.Follow,
@@ -151,7 +163,7 @@ func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telem
 			return nil, &UsageError{err}
 		}
 		src, ex.start = fs, fs.Start
-	case config.InputEventHubs:
+	case cfg.Input.Type == config.InputEventHubs:
 		ehs, err := eventhubs.New(cfg.Input.EventHubs, logger.With("component", "source.eventhubs"))
 		if err != nil {
 			return nil, fmt.Errorf("input.eventhubs: %w", err)
@@ -160,7 +172,7 @@ func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telem
 		if tel != nil {
 			tel.Metrics.WatchPartitions("eventhubs", telemetry.EventHubsPartitions(ehs))
 		}
-	case config.InputKafka:
+	case cfg.Input.Type == config.InputKafka:
 		ks, err := kafkasource.New(cfg.Input.Kafka, logger.With("component", "source.kafka"))
 		if err != nil {
 			return nil, fmt.Errorf("input.kafka: %w", err)
@@ -173,7 +185,7 @@ func Build(cfg config.Config, std Std, logger *slog.Logger, tel *telemetry.Telem
 		return nil, fmt.Errorf("input.type: unknown source %q", cfg.Input.Type)
 	}
 	ex.closers = append(ex.closers, src.Close)
-	ready("source."+cfg.Input.Type, src)
+	ready("source."+inputName, src)
 	if tel != nil {
 		src = tel.Metrics.Source(src)
 	}

@@ -1,13 +1,13 @@
 package graph
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/sspr-exporter/sspr-exporter/internal/azcred"
+	"github.com/sspr-exporter/sspr-exporter/internal/msgraph"
 	"github.com/sspr-exporter/sspr-exporter/internal/retry"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
@@ -56,7 +56,7 @@ type Config struct {
 }
 
 // DefaultEndpoint is the public cloud's Graph service root.
-const DefaultEndpoint = "https://graph.microsoft.com"
+const DefaultEndpoint = msgraph.DefaultEndpoint
 
 // DefaultConfig returns the defaults of the section.
 func DefaultConfig() Config {
@@ -96,11 +96,11 @@ func (c Config) Validate() []error {
 		add("client_id: %q is not an application (client) id GUID", c.ClientID)
 	}
 	if c.AuthorityHost != "" {
-		if err := httpsURL(c.AuthorityHost); err != nil {
+		if err := azcred.HTTPSURL(c.AuthorityHost); err != nil {
 			add("authority_host: %v", err)
 		}
 	}
-	if err := httpsURL(c.Endpoint); err != nil {
+	if err := azcred.HTTPSURL(c.Endpoint); err != nil {
 		add("endpoint: %v", err)
 	}
 	if c.CAFile != "" && strings.TrimSpace(c.CAFile) == "" {
@@ -125,17 +125,4 @@ func (c Config) Validate() []error {
 		errs = append(errs, fmt.Errorf("retry.%w", e))
 	}
 	return errs
-}
-
-func httpsURL(s string) error {
-	u, err := url.Parse(s)
-	switch {
-	case err != nil || u.Host == "":
-		return fmt.Errorf("%q is not a URL like https://host", s)
-	case u.Scheme != "https":
-		return errors.New("must be an https URL")
-	case u.RawQuery != "" || u.Fragment != "":
-		return errors.New("must have no query or fragment")
-	}
-	return nil
 }

@@ -3,6 +3,7 @@ package graphapi
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,9 +14,11 @@ import (
 // property (a path with '/', such as initiatedBy/user/id) with a quoted
 // string, a number, true/false or an unquoted DateTimeOffset, and
 // startswith(property,'prefix'), joined by and / or, with parentheses.
-// Strings compare case-insensitively, as the directory does.
-func parseFilter(s string) (func(map[string]any) bool, error) {
-	p := &filterParser{toks: tokenize(s)}
+// Strings compare case-insensitively, as the directory does. allow, when
+// set, refuses the comparisons the resource does not support; maxTerms,
+// when positive, bounds the comparisons of one expression.
+func parseFilter(s string, allow func(prop, op string) error, maxTerms int) (func(map[string]any) bool, error) {
+	p := &filterParser{toks: tokenize(s), allow: allow}
 	if len(p.toks) == 0 {
 		return nil, errors.New("empty expression")
 	}
@@ -26,12 +29,52 @@ func parseFilter(s string) (func(map[string]any) bool, error) {
 	if p.i != len(p.toks) {
 		return nil, fmt.Errorf("unexpected %q", p.toks[p.i])
 	}
+	if maxTerms > 0 && p.terms > maxTerms {
+		return nil, fmt.Errorf("the expression has %d comparisons; at most %d are supported", p.terms, maxTerms)
+	}
 	return f, nil
 }
 
+// directoryAuditFilters are the properties and operators the
+// directoryAudit resource documents for $filter.
+var directoryAuditFilters = map[string][]string{
+	"activitydatetime":                   {"eq", "ge", "le"},
+	"activitydisplayname":                {"eq", "startswith"},
+	"loggedbyservice":                    {"eq"},
+	"correlationid":                      {"eq"},
+	"id":                                 {"eq"},
+	"initiatedby/user/id":                {"eq"},
+	"initiatedby/user/displayname":       {"eq"},
+	"initiatedby/user/userprincipalname": {"eq", "startswith"},
+	"initiatedby/app/appid":              {"eq"},
+	"initiatedby/app/displayname":        {"eq"},
+}
+
+// allowDirectoryAudits refuses what the resource does not support.
+func allowDirectoryAudits(prop, op string) error {
+	ops, ok := directoryAuditFilters[strings.ToLower(prop)]
+	if !ok {
+		return fmt.Errorf("property '%s' does not support filtering", prop)
+	}
+	if !slices.Contains(ops, op) {
+		return fmt.Errorf("operator '%s' is not supported for property '%s'", op, prop)
+	}
+	return nil
+}
+
 type filterParser struct {
-	toks []string
-	i    int
+	toks  []string
+	i     int
+	allow func(prop, op string) error
+	terms int
+}
+
+func (p *filterParser) check(prop, op string) error {
+	p.terms++
+	if p.allow == nil {
+		return nil
+	}
+	return p.allow(prop, op)
 }
 
 func (p *filterParser) peek() string {
@@ -98,6 +141,9 @@ func (p *filterParser) term() (func(map[string]any) bool, error) {
 			return nil, errors.New("startswith needs '('")
 		}
 		prop := p.next()
+		if err := p.check(prop, "startswith"); err != nil {
+			return nil, err
+		}
 		if p.next() != "," {
 			return nil, errors.New("startswith needs two arguments")
 		}
@@ -124,6 +170,9 @@ func (p *filterParser) term() (func(map[string]any) bool, error) {
 	case "eq", "ne", "gt", "ge", "lt", "le":
 	default:
 		return nil, fmt.Errorf("unsupported operator %q", op)
+	}
+	if err := p.check(prop, op); err != nil {
+		return nil, err
 	}
 	lit, err := literal(p.next())
 	if err != nil {

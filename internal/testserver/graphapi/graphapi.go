@@ -10,11 +10,16 @@
 package graphapi
 
 import (
+	"crypto"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -37,6 +42,12 @@ const (
 	TenantID     = "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
 	ClientID     = "0d6e7f80-91a2-4b3c-8d4e-5f6a7b8c9d0e"
 	ClientSecret = "test-client-secret-value"
+	// TenantDomain is a verified domain of the tenant: an authority path
+	// may name the tenant by it.
+	TenantDomain = "fabrikam.example"
+	// IdentityHeader is the secret the managed identity endpoint
+	// (/msi/token, App Service's protocol) requires in X-IDENTITY-HEADER.
+	IdentityHeader = "test-identity-header"
 )
 
 // Group is a group a user is a member of.
@@ -70,6 +81,9 @@ type Fault struct {
 	Delay      time.Duration // wait this long before answering (the fault or the normal answer when Status is 0)
 	// Path, when set, limits the fault to request paths containing it.
 	Path string
+	// Empty answers a directoryAudits page with no items and an
+	// @odata.nextLink to the same place, as Graph may (Status 0).
+	Empty bool
 }
 
 // Stats counts what the double has seen.
@@ -92,8 +106,11 @@ type Server struct {
 	tokens       map[string]time.Time
 	tokenTTL     time.Duration
 	faults       []Fault
+	maxTerms     int
 	forbidGraph  bool
 	secret       string
+	cert         *x509.Certificate // the application's certificate, for client assertions
+	federated    string            // the workload identity token the application trusts
 	stats        Stats
 	requestPaths []string
 	requestTimes []time.Time
@@ -175,6 +192,29 @@ func (s *Server) AddAudits(audits ...map[string]any) {
 	s.audits = append(s.audits, audits...)
 }
 
+// AddDiagnosticRecords appends the entries of diagnostic-setting records
+// (one JSON record each, as Event Hubs and archives carry them) to the
+// audit log as Graph returns the same entries: their properties object.
+// Records of other categories (sign-ins) are not audit entries and are
+// left out; it returns how many were added.
+func (s *Server) AddDiagnosticRecords(records ...[]byte) (int, error) {
+	var audits []map[string]any
+	for i, r := range records {
+		var rec struct {
+			Category   string         `json:"category"`
+			Properties map[string]any `json:"properties"`
+		}
+		if err := json.Unmarshal(r, &rec); err != nil {
+			return 0, fmt.Errorf("record %d: %w", i, err)
+		}
+		if rec.Category == "AuditLogs" && rec.Properties != nil {
+			audits = append(audits, rec.Properties)
+		}
+	}
+	s.AddAudits(audits...)
+	return len(audits), nil
+}
+
 // SetPageSize sets the largest page the double returns (Graph's is 999;
 // it may return fewer items than $top asks, and so does the double), and
 // the page size of a request without $top (Graph's default is 100).
@@ -182,6 +222,14 @@ func (s *Server) SetPageSize(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pageSize = max(1, n)
+}
+
+// SetFilterLimit bounds the comparisons one directoryAudits $filter may
+// hold (0: no bound); a longer one is refused with 400.
+func (s *Server) SetFilterLimit(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxTerms = n
 }
 
 // Inject queues a fault for the next matching Graph requests.
@@ -208,6 +256,23 @@ func (s *Server) RevokeTokens() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.tokens)
+}
+
+// SetClientCertificate registers the application's certificate: the token
+// endpoint then accepts client assertions signed with its key.
+func (s *Server) SetClientCertificate(c *x509.Certificate) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cert = c
+}
+
+// SetFederatedToken registers the token of a federated identity
+// credential (workload identity): the token endpoint then accepts it as
+// the client assertion.
+func (s *Server) SetFederatedToken(tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.federated = tok
 }
 
 // SetClientSecret changes the secret the token endpoint accepts.
@@ -246,6 +311,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.openIDConfiguration(w, r)
 	case strings.HasSuffix(p, "/oauth2/v2.0/token"):
 		s.token(w, r)
+	case p == "/msi/token":
+		s.managedIdentity(w, r)
 	case strings.HasPrefix(p, "/v1.0/") || strings.HasPrefix(p, "/beta/"):
 		s.graph(w, r)
 	default:
@@ -257,7 +324,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 // path) and whether the double serves it.
 func tenantOf(path string) (string, bool) {
 	seg, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-	return seg, strings.EqualFold(seg, TenantID) || seg == "organizations" || seg == "common"
+	return seg, strings.EqualFold(seg, TenantID) || strings.EqualFold(seg, TenantDomain) || seg == "organizations" || seg == "common"
 }
 
 // instanceDiscovery answers MSAL's authority validation as
@@ -354,21 +421,113 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf("AADSTS700016: Application with identifier '%s' was not found in the directory.", f.Get("client_id")))
 		return
 	}
-	if f.Get("client_secret") != secret {
+	if a := f.Get("client_assertion"); a != "" || f.Get("client_assertion_type") != "" {
+		if f.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+			tokenError(w, http.StatusBadRequest, "invalid_request", 50027, "AADSTS50027: JWT token is invalid or malformed.")
+			return
+		}
+		if err := s.checkAssertion(a); err != nil {
+			tokenError(w, http.StatusUnauthorized, "invalid_client", 700027, "AADSTS700027: Client assertion failed signature validation: "+err.Error())
+			return
+		}
+	} else if f.Get("client_secret") != secret {
 		tokenError(w, http.StatusUnauthorized, "invalid_client", 7000215, "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+ClientID+"'.")
 		return
 	}
-	tok := "eyJ0eXAiOiJKV1QifQ." + randomHex(24) + ".sig"
-	s.mu.Lock()
-	s.tokens[tok] = time.Now().Add(s.tokenTTL)
-	ttl := int(s.tokenTTL.Seconds())
-	s.mu.Unlock()
+	tok, ttl := s.issue(f.Get("scope"))
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token_type":     "Bearer",
 		"expires_in":     ttl,
 		"ext_expires_in": ttl,
 		"access_token":   tok,
 	})
+}
+
+// issue records a new token for scope and returns it with its lifetime
+// in seconds.
+func (s *Server) issue(scope string) (string, int) {
+	tok := accessToken(scope)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[tok] = time.Now().Add(s.tokenTTL)
+	return tok, int(s.tokenTTL.Seconds())
+}
+
+// checkAssertion accepts the registered federated token, or a JWT the
+// application signed with its certificate's key (RS256 or PS256) naming
+// itself as issuer and subject.
+func (s *Server) checkAssertion(a string) error {
+	s.mu.Lock()
+	cert, federated := s.cert, s.federated
+	s.mu.Unlock()
+	if federated != "" && a == federated {
+		return nil
+	}
+	parts := strings.Split(a, ".")
+	if len(parts) != 3 || cert == nil {
+		return errors.New("no certificate or federated credential matches")
+	}
+	var head struct {
+		Alg string `json:"alg"`
+	}
+	var claims struct {
+		Iss, Sub string
+	}
+	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	cb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
+	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	if err := errors.Join(err1, err2, err3); err != nil || json.Unmarshal(hb, &head) != nil || json.Unmarshal(cb, &claims) != nil {
+		return errors.New("malformed")
+	}
+	if claims.Iss != ClientID || claims.Sub != ClientID {
+		return errors.New("issuer or subject is not the application")
+	}
+	pub, ok := cert.PublicKey.(*rsa.PublicKey)
+	if !ok {
+		return errors.New("not an RSA certificate")
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	switch head.Alg {
+	case "RS256":
+		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig)
+	case "PS256":
+		return rsa.VerifyPSS(pub, crypto.SHA256, sum[:], sig, nil)
+	}
+	return fmt.Errorf("algorithm %q", head.Alg)
+}
+
+// managedIdentity is App Service's managed identity endpoint
+// (IDENTITY_ENDPOINT, IDENTITY_HEADER): a token for ?resource=.
+func (s *Server) managedIdentity(w http.ResponseWriter, r *http.Request) {
+	s.count(func(st *Stats) { st.TokenRequests++ })
+	if r.Header.Get("X-IDENTITY-HEADER") != IdentityHeader {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"statusCode": 401, "message": "Unauthorized request"})
+		return
+	}
+	res := r.URL.Query().Get("resource")
+	if res == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"statusCode": 400, "message": "resource is required"})
+		return
+	}
+	tok, ttl := s.issue(strings.TrimSuffix(res, "/") + "/.default")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token": tok, "expires_on": strconv.FormatInt(time.Now().Add(time.Duration(ttl)*time.Second).Unix(), 10),
+		"resource": res, "token_type": "Bearer", "client_id": ClientID,
+	})
+}
+
+// accessToken is shaped like the authority's: a JWT whose claims name the
+// tenant (tid) and the resource (aud), with a unique id; the signature is
+// not one (nothing verifies it).
+func accessToken(scope string) string {
+	aud := ""
+	for _, sc := range strings.Fields(scope) {
+		if r, ok := strings.CutSuffix(sc, "/.default"); ok {
+			aud = r
+		}
+	}
+	claims, _ := json.Marshal(map[string]any{"aud": aud, "tid": TenantID, "appid": ClientID, "jti": randomHex(16)})
+	return "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString(claims) + ".c2ln"
 }
 
 func tokenError(w http.ResponseWriter, status int, code string, aadsts int, desc string) {
@@ -396,6 +555,7 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request) {
 	if !s.authorized(w, r) {
 		return
 	}
+	empty := false
 	if f, ok := s.takeFault(r.URL.Path); ok {
 		s.count(func(st *Stats) { st.Faults++ })
 		if !s.wait(r, f.Delay) {
@@ -405,6 +565,7 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request) {
 			s.fault(w, r, f)
 			return
 		}
+		empty = f.Empty
 	}
 	s.mu.Lock()
 	forbid := s.forbidGraph
@@ -423,7 +584,7 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request) {
 	case len(parts) == 3 && parts[0] == "users" && (parts[2] == "transitiveMemberOf" || parts[2] == "memberOf"):
 		s.memberships(w, r, version, parts[1], parts[2] == "transitiveMemberOf")
 	case len(parts) == 2 && parts[0] == "auditLogs" && parts[1] == "directoryAudits":
-		s.directoryAudits(w, r, version)
+		s.directoryAudits(w, r, version, empty)
 	default:
 		graphError(w, r, http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", parts[len(parts)-1]))
 	}
@@ -569,13 +730,17 @@ func (s *Server) memberships(w http.ResponseWriter, r *http.Request, version, wh
 	s.page(w, r, items, "https://graph.microsoft.com/"+version+"/$metadata#directoryObjects", true)
 }
 
-// directoryAudits lists the audit log, filtered by $filter, in the order
-// added.
-func (s *Server) directoryAudits(w http.ResponseWriter, r *http.Request, version string) {
+// directoryAudits lists the audit log, filtered by $filter (with the
+// properties and operators the resource supports), in the order added.
+// empty answers a page of no items that links to the same place.
+func (s *Server) directoryAudits(w http.ResponseWriter, r *http.Request, version string, empty bool) {
 	q := r.URL.Query()
 	var pred func(map[string]any) bool
+	s.mu.Lock()
+	maxTerms := s.maxTerms
+	s.mu.Unlock()
 	if f := q.Get("$filter"); f != "" {
-		p, err := parseFilter(f)
+		p, err := parseFilter(f, allowDirectoryAudits, maxTerms)
 		if err != nil {
 			graphError(w, r, http.StatusBadRequest, "BadRequest", "Invalid filter clause: "+err.Error())
 			return
@@ -590,6 +755,16 @@ func (s *Server) directoryAudits(w http.ResponseWriter, r *http.Request, version
 		}
 	}
 	s.mu.Unlock()
+	if empty {
+		next := *r.URL
+		next.Scheme, next.Host = "https", r.Host
+		writeJSON(w, http.StatusOK, map[string]any{
+			"@odata.context":  "https://graph.microsoft.com/" + version + "/$metadata#auditLogs/directoryAudits",
+			"value":           []any{},
+			"@odata.nextLink": next.String(),
+		})
+		return
+	}
 	s.page(w, r, items, "https://graph.microsoft.com/"+version+"/$metadata#auditLogs/directoryAudits", false)
 }
 

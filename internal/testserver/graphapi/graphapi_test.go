@@ -308,8 +308,8 @@ func TestDirectoryAuditsFilterAndPaging(t *testing.T) {
 		want   []string
 	}{
 		{"loggedByService eq 'Self-service Password Management'", []string{"a1", "a3", "a5"}},
-		{"activityDateTime ge 2026-03-02T00:00:00Z and activityDateTime lt 2026-03-04T00:00:00Z", []string{"a3", "a4"}},
-		{"loggedByService eq 'self-service password management' and activityDateTime gt 2026-03-01T10:00:00Z", []string{"a3", "a5"}},
+		{"activityDateTime ge 2026-03-02T00:00:00Z and activityDateTime le 2026-03-03T23:59:59.9999999Z", []string{"a3", "a4"}},
+		{"loggedByService eq 'self-service password management' and activityDateTime ge 2026-03-01T10:00:00.0000001Z", []string{"a3", "a5"}},
 		{"activityDisplayName eq 'Reset user password' or startswith(activityDisplayName,'Reset password')", []string{"a1", "a4"}},
 		{"(loggedByService eq 'Core Directory') and initiatedBy/user/id eq 'u-a2'", []string{"a2"}},
 	} {
@@ -318,9 +318,27 @@ func TestDirectoryAuditsFilterAndPaging(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.filter, got, c.want)
 		}
 	}
-	status, _, body := get(t, s, tok, "/v1.0/auditLogs/directoryAudits?$filter="+url.QueryEscape("activityDateTime around 2026"))
-	if status != 400 || graphErrorShape(t, body) != "BadRequest" {
-		t.Errorf("bad filter: %d %v", status, body)
+	for _, bad := range []string{
+		"activityDateTime around 2026",
+		"activityDateTime lt 2026-03-04T00:00:00Z", // the resource supports eq, ge, le
+		"loggedByService ne 'Core Directory'",
+		"category eq 'UserManagement'",
+		"startswith(loggedByService,'Self')",
+	} {
+		status, _, body := get(t, s, tok, "/v1.0/auditLogs/directoryAudits?$filter="+url.QueryEscape(bad))
+		if status != 400 || graphErrorShape(t, body) != "BadRequest" {
+			t.Errorf("bad filter %q: %d %v", bad, status, body)
+		}
+	}
+	s.SetFilterLimit(2)
+	if status, _, _ := get(t, s, tok, "/v1.0/auditLogs/directoryAudits?$filter="+url.QueryEscape("id eq 'a1' or id eq 'a2' or id eq 'a3'")); status != 400 {
+		t.Errorf("3 comparisons with a limit of 2: %d", status)
+	}
+	s.SetFilterLimit(0)
+	s.Inject(graphapi.Fault{Empty: true, Path: "directoryAudits"})
+	status, _, body := get(t, s, tok, "/v1.0/auditLogs/directoryAudits?$top=2")
+	if v, _ := body["value"].([]any); status != 200 || len(v) != 0 || body["@odata.nextLink"] == nil {
+		t.Errorf("empty page: %d %v", status, body)
 	}
 	sel, _ := collect(t, s, tok, "/v1.0/auditLogs/directoryAudits?$select=id,activityDisplayName")
 	if len(sel) != 5 || len(sel[0]) != 2 {
