@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/backfill"
 	"github.com/sspr-exporter/sspr-exporter/internal/backfill/coverage"
@@ -180,7 +179,7 @@ type backfillReader interface {
 	Source() string
 }
 
-func runBackfill(ctx context.Context, f backfillFlags, rng backfill.Range, cfg config.Config, settings backfillSettings, std Std, logger *slog.Logger) error {
+func runBackfill(ctx context.Context, f backfillFlags, rng backfill.Range, cfg config.Config, settings config.Backfill, std Std, logger *slog.Logger) error {
 	logger = logger.With("component", "backfill", "input", f.input)
 	if err := Prepare(ctx, cfg, logger); err != nil {
 		return err
@@ -316,91 +315,9 @@ func writeReport(path string, rep coverage.Report) error {
 	return nil
 }
 
-// backfillSettings is the [backfill] table of the config file: the
-// inputs of the backfill command.
-type backfillSettings struct {
-	Graph graphaudit.Config `toml:"graph"`
-	Blob  archive.Config    `toml:"blob"`
-}
-
-// loadBackfill loads the config file and its [backfill] table, which
-// the other commands' config leaves aside: the table is read here, with
-// its secret references resolved and every problem reported with its key.
-func loadBackfill(path string) (config.Config, backfillSettings, error) {
-	settings := backfillSettings{Graph: graphaudit.DefaultConfig(), Blob: archive.DefaultConfig()}
-	if path == "" {
-		return config.Config{}, settings, &UsageError{errors.New("--config FILE is required")}
-	}
-	cfg, err := config.Load(path, os.Environ())
-	var ce *config.Error
-	if errors.As(err, &ce) {
-		var rest []error
-		for _, p := range ce.Problems {
-			if msg := p.Error(); !strings.HasPrefix(msg, "backfill: unknown key") && !strings.HasPrefix(msg, "backfill.") {
-				rest = append(rest, p)
-			}
-		}
-		if len(rest) > 0 {
-			return cfg, settings, &UsageError{fmt.Errorf("%w (run 'sspr-exporter validate --config %s' to list every problem)", firstProblem(&config.Error{File: path, Problems: rest}), path)}
-		}
-	} else if err != nil {
-		return cfg, settings, &UsageError{err}
-	}
-	var doc struct {
-		Backfill *backfillSettings `toml:"backfill"`
-	}
-	doc.Backfill = &settings
-	md, err := toml.DecodeFile(path, &doc)
-	if err != nil {
-		return cfg, settings, &UsageError{fmt.Errorf("config %s: backfill: %w", path, secret.RedactError(err))}
-	}
-	var problems []error
-	for _, k := range md.Undecoded() {
-		if ks := k.String(); strings.HasPrefix(ks, "backfill.") {
-			problems = append(problems, fmt.Errorf("%s: unknown key", ks))
-		}
-	}
-	for key, s := range map[string]*secret.String{
-		"backfill.graph.client_secret": &settings.Graph.ClientSecret, "backfill.graph.client_certificate_password": &settings.Graph.CertificatePassword,
-		"backfill.blob.connection_string": &settings.Blob.ConnectionString, "backfill.blob.client_secret": &settings.Blob.ClientSecret,
-		"backfill.blob.client_certificate_password": &settings.Blob.CertificatePassword,
-	} {
-		if err := resolveSecret(s); err != nil {
-			problems = append(problems, fmt.Errorf("%s: %w", key, err))
-		}
-	}
-	for _, e := range settings.Graph.Validate() {
-		problems = append(problems, fmt.Errorf("backfill.graph.%w", e))
-	}
-	for _, e := range settings.Blob.Validate() {
-		problems = append(problems, fmt.Errorf("backfill.blob.%w", e))
-	}
-	if len(problems) > 0 {
-		return cfg, settings, &UsageError{firstProblem(&config.Error{File: path, Problems: problems})}
-	}
-	return cfg, settings, nil
-}
-
-// resolveSecret reads an env: or file: reference, as the config does.
-func resolveSecret(s *secret.String) error {
-	raw := s.Reveal()
-	switch {
-	case strings.HasPrefix(raw, config.RefEnv):
-		name := strings.TrimPrefix(raw, config.RefEnv)
-		v, ok := os.LookupEnv(name)
-		if !ok || name == "" {
-			*s = secret.String{}
-			return fmt.Errorf("secret reference %s%s: environment variable not set", config.RefEnv, name)
-		}
-		*s = secret.New(v)
-	case strings.HasPrefix(raw, config.RefFile):
-		name := strings.TrimPrefix(raw, config.RefFile)
-		b, err := os.ReadFile(name)
-		if err != nil {
-			*s = secret.String{}
-			return fmt.Errorf("secret reference %s%s: cannot read it", config.RefFile, name)
-		}
-		*s = secret.New(strings.TrimRight(string(b), "\r\n"))
-	}
-	return nil
+// loadBackfill loads the config file; its [backfill] section holds the
+// command's inputs.
+func loadBackfill(path string) (config.Config, config.Backfill, error) {
+	cfg, err := loadConfig(path, false)
+	return cfg, cfg.Backfill, err
 }

@@ -38,7 +38,9 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/file"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/kafka"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/opensearch"
+	"github.com/sspr-exporter/sspr-exporter/internal/source/archive"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
+	"github.com/sspr-exporter/sspr-exporter/internal/source/graphaudit"
 	kafkasource "github.com/sspr-exporter/sspr-exporter/internal/source/kafka"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry"
 )
@@ -54,11 +56,19 @@ type Config struct {
 	Pipeline   Pipeline         `toml:"pipeline"`
 	Log        Log              `toml:"log"`
 	Telemetry  telemetry.Config `toml:"telemetry"`
+	Backfill   Backfill         `toml:"backfill"`
 
 	// UnknownEnv lists SSPR_* environment variables that name no key, for
 	// the caller to warn about; they are not errors because the environment
 	// is shared with other tools.
 	UnknownEnv []string `toml:"-"`
+}
+
+// Backfill is the [backfill] section: the inputs of the backfill command,
+// which run and replay leave aside.
+type Backfill struct {
+	Graph graphaudit.Config `toml:"graph"` // [backfill.graph]
+	Blob  archive.Config    `toml:"blob"`  // [backfill.blob]
 }
 
 // Input is the [input] section: which source to read and its settings.
@@ -188,6 +198,7 @@ func Default() Config {
 		Pipeline:   Pipeline{MaxInFlight: 4, ShutdownGrace: 30 * time.Second},
 		Log:        Log{Level: "info", Format: "auto"},
 		Telemetry:  telemetry.DefaultConfig(),
+		Backfill:   Backfill{Graph: graphaudit.DefaultConfig(), Blob: archive.DefaultConfig()},
 	}
 }
 

@@ -139,6 +139,7 @@ func TestLoadFile(t *testing.T) {
 		Log:        Log{Level: "debug", Format: "json"},
 		Telemetry:  def.Telemetry,
 		Enrich:     def.Enrich,
+		Backfill:   def.Backfill,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
