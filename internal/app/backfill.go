@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/sspr-exporter/sspr-exporter/internal/backfill"
 	"github.com/sspr-exporter/sspr-exporter/internal/backfill/coverage"
 	"github.com/sspr-exporter/sspr-exporter/internal/backfill/progress"
