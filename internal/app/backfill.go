@@ -22,6 +22,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/source/archive"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/graphaudit"
 	"github.com/sspr-exporter/sspr-exporter/internal/sspr"
+	"github.com/sspr-exporter/sspr-exporter/internal/telemetry"
 )
 
 // Backfill inputs, the command's first argument.
@@ -97,11 +98,13 @@ func Backfill(ctx context.Context, args []string, std Std) error {
 			return &ExitError{Code: 2}
 		}
 	}
-	logger, lh := Logger(cfg, std.Err)
-	lh.Redactor().AddStrings(secret.In(settings)...)
-	go lh.Run(ctx)
-	defer lh.Close(context.WithoutCancel(ctx))
-	return runBackfill(ctx, f, rng, cfg, settings, std, logger)
+	p, err := startProcess(ctx, cfg, std, false)
+	if err != nil {
+		return err
+	}
+	defer p.close(ctx)
+	p.log.Redactor().AddStrings(secret.In(settings)...)
+	return runBackfill(ctx, f, rng, cfg, settings, std, p.logger, p.tel)
 }
 
 // backfillRange reads --since, --from and --to.
@@ -178,7 +181,7 @@ type backfillReader interface {
 	Source() string
 }
 
-func runBackfill(ctx context.Context, f backfillFlags, rng backfill.Range, cfg config.Config, settings config.Backfill, std Std, logger *slog.Logger) error {
+func runBackfill(ctx context.Context, f backfillFlags, rng backfill.Range, cfg config.Config, settings config.Backfill, std Std, logger *slog.Logger, tel *telemetry.Telemetry) error {
 	logger = logger.With("component", "backfill", "input", f.input)
 	if err := Prepare(ctx, cfg, logger); err != nil {
 		return err
@@ -223,7 +226,7 @@ func runBackfill(ctx context.Context, f backfillFlags, rng backfill.Range, cfg c
 		return err
 	}
 	tracker := backfill.NewTracker(reader, backfill.Options{Store: store, Decoder: dec, Noun: noun, Logger: logger})
-	ex, err := Build(cfg, std, logger, nil, WithSource(tracker))
+	ex, err := Build(cfg, std, logger, tel, WithSource("backfill", tracker))
 	if err != nil {
 		_ = tracker.Close(ctx)
 		return err

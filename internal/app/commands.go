@@ -15,7 +15,8 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/config"
 	"github.com/sspr-exporter/sspr-exporter/internal/pipeline"
 	filesink "github.com/sspr-exporter/sspr-exporter/internal/sink/file"
-	"github.com/sspr-exporter/sspr-exporter/internal/telemetry"
+	filesource "github.com/sspr-exporter/sspr-exporter/internal/source/file"
+	"github.com/sspr-exporter/sspr-exporter/internal/stream"
 )
 
 // ExitError ends a command with a status after it already said why.
@@ -152,7 +153,7 @@ func Replay(ctx context.Context, args []string, std Std) error {
 	if len(paths) == 0 {
 		paths = []string{"-"}
 	}
-	cfg.Input = config.Input{Type: config.InputFile, File: config.FileInput{Paths: paths, PollInterval: time.Second}}
+	cfg.Input = config.Input{Type: config.InputFile, File: filesource.Config{Paths: paths, PollInterval: time.Second}}
 	if cfgPath == "" {
 		cfg.Log.Level = *logLevel
 	}
@@ -178,21 +179,20 @@ func Replay(ctx context.Context, args []string, std Std) error {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return &UsageError{errs[0]}
 	}
-	logger, lh := Logger(cfg, std.Err)
-	defer lh.Close(context.WithoutCancel(ctx))
-	std.In = stopOnDone(ctx, std.In)
-	ex, err := Build(cfg, std, logger, nil, WithRedrive())
+	p, err := startProcess(ctx, cfg, std, false)
 	if err != nil {
 		return err
 	}
-	if err := ex.Start(ctx); err != nil {
-		_ = ex.Close(context.WithoutCancel(ctx))
+	defer p.close(ctx)
+	std.In = stopOnDone(ctx, std.In)
+	ex, err := Build(cfg, std, p.logger, p.tel, WithRedrive())
+	if err != nil {
 		return err
 	}
-	runErr := ex.Pipeline.Run(ctx)
+	runErr := ex.Run(ctx)
 	closeErr := ex.Close(context.WithoutCancel(ctx))
 	interrupted := ctx.Err() != nil
-	sum, _ := json.Marshal(replaySummary{Summary: ex.Pipeline.Summary(), Interrupted: interrupted})
+	sum, _ := json.Marshal(replaySummary{Counts: ex.Pipeline.Summary(), Interrupted: interrupted})
 	fmt.Fprintf(std.Err, "%s\n", sum)
 	var undelivered *pipeline.UndeliveredError
 	if runErr != nil && !errors.As(runErr, &undelivered) {
@@ -211,7 +211,7 @@ func Replay(ctx context.Context, args []string, std Std) error {
 
 // replaySummary is replay's last line on stderr.
 type replaySummary struct {
-	pipeline.Summary
+	stream.Counts
 	// Interrupted is true when SIGINT or SIGTERM stopped the replay
 	// before the end of its input.
 	Interrupted bool `json:"interrupted"`
@@ -241,22 +241,16 @@ func Run(ctx context.Context, args []string, std Std) error {
 	if err != nil {
 		return err
 	}
-	logger, lh := Logger(cfg, std.Err)
-	go lh.Run(ctx)
-	defer lh.Close(context.WithoutCancel(ctx))
+	p, err := startProcess(ctx, cfg, std, true)
+	if err != nil {
+		return err
+	}
+	defer p.close(ctx)
+	logger := p.logger
 	for _, name := range cfg.UnknownEnv {
 		logger.Warn("environment variable matches no config key", "variable", name)
 	}
-	tel := telemetry.New(cfg.Telemetry, logger.With("component", "telemetry"), lh.Redactor())
-	if err := tel.Server.Start(); err != nil {
-		return fmt.Errorf("telemetry.address: %w", err)
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Telemetry.ShutdownTimeout)
-		defer cancel()
-		_ = tel.Server.Shutdown(sctx)
-	}()
-	if err := prepareWithRetry(ctx, cfg, logger, tel, startupBackoff{}); err != nil {
+	if err := prepareWithRetry(ctx, cfg, logger, p.tel, startupBackoff{}); err != nil {
 		if ctx.Err() != nil {
 			// Stopped before the outputs were ready: nothing was read.
 			logger.Info("exporter stopped before start", "reason", err)
@@ -265,16 +259,12 @@ func Run(ctx context.Context, args []string, std Std) error {
 		return err
 	}
 	std.In = stopOnDone(ctx, std.In)
-	ex, err := Build(cfg, std, logger, tel)
+	ex, err := Build(cfg, std, logger, p.tel)
 	if err != nil {
 		return err
 	}
-	if err := ex.Start(ctx); err != nil {
-		_ = ex.Close(context.WithoutCancel(ctx))
-		return err
-	}
 	logger.Info("exporter started", "input", cfg.Input.Type)
-	runErr := ex.Pipeline.Run(ctx)
+	runErr := ex.Run(ctx)
 	closeErr := ex.Close(context.WithoutCancel(ctx))
 	sum := ex.Pipeline.Summary()
 	logger.Info("exporter stopped", "records", sum.Records, "sspr", sum.SSPR, "dropped", sum.Dropped, "dead_lettered", sum.DeadLettered)
@@ -303,9 +293,12 @@ func SetupCmd(ctx context.Context, args []string, std Std) error {
 	if err != nil {
 		return err
 	}
-	logger, lh := Logger(cfg, std.Err)
-	defer lh.Close(context.WithoutCancel(ctx))
-	return Setup(ctx, cfg, logger, std.Out)
+	p, err := startProcess(ctx, cfg, std, false)
+	if err != nil {
+		return err
+	}
+	defer p.close(ctx)
+	return Setup(ctx, cfg, p.logger, std.Out)
 }
 
 // Validate lists every problem of a config file, one per line.

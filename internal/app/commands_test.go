@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,11 +12,8 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/sspr-exporter/sspr-exporter/internal/syncbuf"
+	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/telemetrytest"
 )
 
 const ssprReset = `{"time":"2026-11-02T08:00:08Z","category":"AuditLogs","tenantId":"50a74cff-026f-4c84-aa8f-f5f8d837115f","properties":{"id":"ID","result":"RESULT","activityDisplayName":"Reset password (self-service)","activityDateTime":"2026-11-02T08:00:08.5+00:00","loggedByService":"Self-service Password Management","initiatedBy":{"user":{"id":"u1","userPrincipalName":"a@contoso.example"}},"targetResources":[{"id":"u1","type":"User","userPrincipalName":"a@contoso.example"}]}}`
@@ -29,45 +25,6 @@ func reset(id, result string) string {
 }
 
 func other(id string) string { return strings.Replace(notSSPR, `"id":"ID"`, `"id":"`+id+`"`, 1) }
-
-func scrapeMetrics(t *testing.T, addr string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.LegacyValidation)
-	mfs, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
-	}
-	return mfs
-}
-
-// series returns the value of name's series whose labels are exactly want.
-func series(mfs map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
-	for _, m := range mfs[name].GetMetric() {
-		labels := map[string]string{}
-		for _, l := range m.GetLabel() {
-			labels[l.GetName()] = l.GetValue()
-		}
-		if len(labels) != len(want) {
-			continue
-		}
-		match := true
-		for k, v := range want {
-			match = match && labels[k] == v
-		}
-		if match {
-			if m.Counter != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
-}
 
 // TestRunMetricsCountEachRecordOnce runs the service as configured, with a
 // file input of known content, and checks /metrics against that content.
@@ -134,10 +91,10 @@ address = "127.0.0.1:0"
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	var mfs map[string]*dto.MetricFamily
+	var mfs telemetrytest.Metrics
 	for {
-		mfs = scrapeMetrics(t, addr)
-		if series(mfs, "sspr_exporter_records_total", nil) >= 9 && series(mfs, "sspr_exporter_dead_letters_total", map[string]string{"stage": "decode", "reason": "invalid_json"}) >= 1 && series(mfs, "sspr_exporter_batches_in_flight", nil) == 0 {
+		mfs = telemetrytest.Scrape(t, addr)
+		if mfs.Value("sspr_exporter_records_total", nil) >= 9 && mfs.Value("sspr_exporter_dead_letters_total", map[string]string{"stage": "decode", "reason": "invalid_json"}) >= 1 && mfs.Value("sspr_exporter_batches_in_flight", nil) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -145,7 +102,7 @@ address = "127.0.0.1:0"
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	mfs = scrapeMetrics(t, addr) // a second scrape must not add anything
+	mfs = telemetrytest.Scrape(t, addr) // a second scrape must not add anything
 	for _, c := range []struct {
 		name   string
 		labels map[string]string
@@ -162,7 +119,7 @@ address = "127.0.0.1:0"
 		{"sspr_exporter_dead_letters_total", map[string]string{"stage": "normalize", "reason": "no_time"}, 1},
 		{"sspr_exporter_dead_letters_total", map[string]string{"stage": "decode", "reason": "other"}, 0},
 	} {
-		if got := series(mfs, c.name, c.labels); got != c.want {
+		if got := mfs.Value(c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}

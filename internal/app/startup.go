@@ -41,13 +41,11 @@ func prepareWithRetry(ctx context.Context, cfg config.Config, logger *slog.Logge
 		mu      sync.Mutex
 		lastErr = errors.New("checking the outputs")
 	)
-	if tel != nil {
-		tel.Health.AddFunc("startup", func() error {
-			mu.Lock()
-			defer mu.Unlock()
-			return lastErr
-		})
-	}
+	tel.Health.AddFunc("startup", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return lastErr
+	})
 	setLast := func(err error) {
 		mu.Lock()
 		lastErr = err

@@ -104,7 +104,7 @@ func TestPrepareStopsOnCancel(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	err := prepareWithRetry(ctx, cfg, logger, nil, startupBackoff{Initial: 20 * time.Millisecond})
+	err := prepareWithRetry(ctx, cfg, logger, telemetry.New(cfg.Telemetry, logger, nil), startupBackoff{Initial: 20 * time.Millisecond})
 	if err == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Fatalf("err = %v, ctx = %v", err, ctx.Err())
 	}

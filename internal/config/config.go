@@ -10,10 +10,14 @@
 // parsed by the key's type: durations like "5s", booleans as true/false,
 // lists comma-separated or as a TOML inline array (["a,b", "c"]).
 // An array of tables is replaced whole by a TOML inline array in its own
-// variable (SSPR_CLASSIFY_ACTIVITIES), or set element by element with
-// SSPR_CLASSIFY_ACTIVITIES_<N>_NAME, where N may be one past the last
-// element to add one. Variables that match no key are returned in
-// Config.UnknownEnv to be warned about.
+// variable (SSPR_CLASSIFY_ACTIVITIES); its elements have no variables of
+// their own. Variables that match no key are returned in Config.UnknownEnv
+// to be warned about.
+//
+// Sections: each component owns its section's type (its Config, with
+// DefaultConfig and Validate); Config holds one field per section, and the
+// schema walk reads it from the file and the environment. An output's
+// section also gets an "enabled" key, and an entry in Output.sections.
 //
 // Secrets (secret.String settings) may be written literally, or as
 // "env:NAME" (the value of variable NAME) or "file:/path" (the file's
@@ -40,6 +44,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/opensearch"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/archive"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/eventhubs"
+	filesource "github.com/sspr-exporter/sspr-exporter/internal/source/file"
 	"github.com/sspr-exporter/sspr-exporter/internal/source/graphaudit"
 	kafkasource "github.com/sspr-exporter/sspr-exporter/internal/source/kafka"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry"
@@ -73,17 +78,10 @@ type Backfill struct {
 
 // Input is the [input] section: which source to read and its settings.
 type Input struct {
-	Type      string             `toml:"type"` // file or eventhubs
-	File      FileInput          `toml:"file"`
+	Type      string             `toml:"type"` // file, eventhubs or kafka
+	File      filesource.Config  `toml:"file"`
 	EventHubs eventhubs.Config   `toml:"eventhubs"`
 	Kafka     kafkasource.Config `toml:"kafka"`
-}
-
-// FileInput is the [input.file] section.
-type FileInput struct {
-	Paths        []string      `toml:"paths"`  // files and globs; "-" = standard input
-	Follow       bool          `toml:"follow"` // keep reading files as they grow
-	PollInterval time.Duration `toml:"poll_interval"`
 }
 
 // Decode is the [decode] section.
@@ -98,7 +96,10 @@ type Classify struct {
 	Activities []Activity `toml:"activities"` // added to the built-in catalog
 }
 
-// Activity is one extra catalog entry, a [[classify.activities]] table.
+// Activity is one extra catalog entry, a [[classify.activities]] table:
+// the part of an sspr.Activity a config sets (the catalog's own entries
+// also have a category and an initiator). The decoder's catalog is built
+// from them in one place, app.Decoder.
 type Activity struct {
 	Name   string   `toml:"name"`   // activityDisplayName, matched case-insensitively
 	Action string   `toml:"action"` // event.action
@@ -118,19 +119,69 @@ type GraphEnrich struct {
 	graph.Config      // its keys sit directly in the section
 }
 
-// Output is the [output] section: one sub-section per sink. Each has an
-// "enabled" key; at least one must be enabled, and a disabled one is not
-// validated. A component config without that key can be wrapped:
-//
-//	Kafka struct {
-//		Enabled      bool `toml:"enabled"`
-//		kafka.Config      // embedded: its keys and Validate are promoted
-//	} `toml:"kafka"`
+// Validate checks the section when Graph enrichment is on; off, its
+// settings are unused.
+func (g GraphEnrich) Validate() []error {
+	if !g.Enabled {
+		return nil
+	}
+	return g.Config.Validate()
+}
+
+// Output is the [output] section: one sub-section per sink, each the
+// sink's Config embedded with an "enabled" key beside it. At least one must
+// be enabled; a disabled one is not validated, since a component's
+// defaults may be incomplete on purpose (no brokers, no addresses).
 type Output struct {
-	File          file.Config         `toml:"file"`
+	File          FileOutput          `toml:"file"`
 	Elasticsearch ElasticsearchOutput `toml:"elasticsearch"`
 	OpenSearch    OpenSearchOutput    `toml:"opensearch"`
 	Kafka         KafkaOutput         `toml:"kafka"`
+}
+
+// outputSection is one sub-section of [output].
+type outputSection struct {
+	key      string
+	enabled  bool
+	validate func() []error
+}
+
+// sections lists the outputs; a new sink adds its field to Output and its
+// entry here.
+func (o Output) sections() []outputSection {
+	return []outputSection{
+		{"file", o.File.Enabled, o.File.Config.Validate},
+		{"elasticsearch", o.Elasticsearch.Enabled, o.Elasticsearch.Config.Validate},
+		{"opensearch", o.OpenSearch.Enabled, o.OpenSearch.Config.Validate},
+		{"kafka", o.Kafka.Enabled, o.Kafka.Config.Validate},
+	}
+}
+
+// Validate checks the enabled outputs.
+func (o Output) Validate() []error {
+	var errs []error
+	for _, s := range o.sections() {
+		if s.enabled {
+			errs = append(errs, prefixAll(s.key, s.validate())...)
+		}
+	}
+	return errs
+}
+
+// enabled reports whether any output is enabled.
+func (o Output) enabled() bool {
+	for _, s := range o.sections() {
+		if s.enabled {
+			return true
+		}
+	}
+	return false
+}
+
+// FileOutput is the [output.file] section.
+type FileOutput struct {
+	Enabled     bool `toml:"enabled"`
+	file.Config      // its keys sit directly in the section
 }
 
 // ElasticsearchOutput is the [output.elasticsearch] section.
@@ -182,14 +233,14 @@ func Default() Config {
 	return Config{
 		Input: Input{
 			Type:      InputFile,
-			File:      FileInput{Paths: []string{"-"}, PollInterval: time.Second},
+			File:      filesource.DefaultConfig(),
 			EventHubs: eventhubs.DefaultConfig(),
 			Kafka:     kafkasource.DefaultConfig(),
 		},
 		Decode: Decode{MaxBodyBytes: 16 << 20},
 		Enrich: Enrich{Graph: GraphEnrich{Config: graph.DefaultConfig()}},
 		Output: Output{
-			File:          file.DefaultConfig(),
+			File:          FileOutput{Enabled: true, Config: file.DefaultConfig()},
 			Elasticsearch: ElasticsearchOutput{Config: elasticsearch.DefaultConfig()},
 			OpenSearch:    OpenSearchOutput{Config: opensearch.DefaultConfig()},
 			Kafka:         KafkaOutput{Config: kafka.DefaultConfig()},
@@ -223,7 +274,7 @@ func (c Config) Validate() []error {
 
 func (c Config) crossChecks() []error {
 	var errs []error
-	if len(enabledOutputs(c.Output)) == 0 {
+	if !c.Output.enabled() {
 		errs = append(errs, errors.New("output: at least one output must be enabled"))
 	}
 	// Writing two streams into one file, or reading the file the exporter
@@ -256,29 +307,6 @@ func (c Config) crossChecks() []error {
 	return errs
 }
 
-// enabledOutputs returns the keys of the output sections whose "enabled"
-// key is true, so a new sink only needs its field in Output.
-func enabledOutputs(o Output) []string {
-	var out []string
-	v := reflect.ValueOf(o)
-	for _, f := range fields(v.Type()) {
-		fv := v.FieldByIndex(f.index)
-		if fv.Kind() == reflect.Struct && !isLeaf(fv.Type()) && !disabled(fv) && hasEnabled(fv.Type()) {
-			out = append(out, f.name)
-		}
-	}
-	return out
-}
-
-func hasEnabled(t reflect.Type) bool {
-	for _, f := range fields(t) {
-		if f.name == "enabled" && f.typ.Kind() == reflect.Bool {
-			return true
-		}
-	}
-	return false
-}
-
 // Validate checks the input section; only the selected type's sub-section
 // is checked.
 func (c Input) Validate() []error {
@@ -292,35 +320,6 @@ func (c Input) Validate() []error {
 		errs = append(errs, prefixAll("kafka", c.Kafka.Validate())...)
 	default:
 		errs = append(errs, fmt.Errorf("type: must be one of %s (got %q)", strings.Join(inputTypes, ", "), c.Type))
-	}
-	return errs
-}
-
-// Validate checks the file input section.
-func (c FileInput) Validate() []error {
-	var errs []error
-	if len(c.Paths) == 0 {
-		errs = append(errs, errors.New(`paths: must list at least one file or glob ("-" = standard input)`))
-	}
-	seen := map[string]int{}
-	for i, p := range c.Paths {
-		if strings.TrimSpace(p) == "" {
-			errs = append(errs, fmt.Errorf("paths[%d]: must not be empty", i))
-			continue
-		}
-		if p != "-" {
-			if _, err := filepath.Match(p, ""); err != nil {
-				errs = append(errs, fmt.Errorf("paths[%d]: invalid glob %q: %w", i, p, err))
-			}
-		}
-		if j, dup := seen[p]; dup {
-			errs = append(errs, fmt.Errorf("paths[%d]: duplicate of paths[%d]", i, j))
-			continue
-		}
-		seen[p] = i
-	}
-	if c.PollInterval <= 0 {
-		errs = append(errs, fmt.Errorf("poll_interval: must be positive (got %s)", c.PollInterval))
 	}
 	return errs
 }

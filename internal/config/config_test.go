@@ -14,6 +14,7 @@ import (
 
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/file"
+	filesource "github.com/sspr-exporter/sspr-exporter/internal/source/file"
 )
 
 func writeTOML(t *testing.T, text string) string {
@@ -123,7 +124,7 @@ func TestLoadFile(t *testing.T) {
 	// Sections the file leaves out keep their defaults.
 	def := Default()
 	want := Config{
-		Input: Input{Type: "file", File: FileInput{
+		Input: Input{Type: "file", File: filesource.Config{
 			Paths: []string{"testdata/sample/*.json", "-"}, Follow: true, PollInterval: 250 * time.Millisecond,
 		}, EventHubs: def.Input.EventHubs, Kafka: def.Input.Kafka},
 		Decode: Decode{MaxBodyBytes: 1 << 20, PreserveOriginal: true, DefaultTenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47"},
@@ -131,9 +132,9 @@ func TestLoadFile(t *testing.T) {
 			{Name: "Reset password (custom)", Action: "password-reset-custom", Type: []string{"user", "change"}},
 			{Name: "Unlock user account (custom)", Action: "account-unlock", Type: []string{"user"}},
 		}},
-		Output: Output{File: file.Config{
-			Enabled: true, Path: "/var/log/sspr/events.ndjson", MaxBytes: 100 << 20, MaxAge: 24 * time.Hour, MaxBackups: 7,
-		}, Elasticsearch: def.Output.Elasticsearch, OpenSearch: def.Output.OpenSearch, Kafka: def.Output.Kafka},
+		Output: Output{File: FileOutput{Enabled: true, Config: file.Config{
+			Path: "/var/log/sspr/events.ndjson", MaxBytes: 100 << 20, MaxAge: 24 * time.Hour, MaxBackups: 7,
+		}}, Elasticsearch: def.Output.Elasticsearch, OpenSearch: def.Output.OpenSearch, Kafka: def.Output.Kafka},
 		DeadLetter: DeadLetter{Type: "file", Path: "/var/log/sspr/dead.ndjson", Kafka: def.DeadLetter.Kafka},
 		Pipeline:   Pipeline{MaxInFlight: 8, ShutdownGrace: time.Minute},
 		Log:        Log{Level: "debug", Format: "json"},
@@ -303,15 +304,6 @@ func TestEnvOverrides(t *testing.T) {
 		{"array of tables as TOML", []string{`SSPR_CLASSIFY_ACTIVITIES=[{name = "X", action = "x", type = ["user"]}]`}, func(c Config) bool {
 			return reflect.DeepEqual(c.Classify.Activities, []Activity{{Name: "X", Action: "x", Type: []string{"user"}}})
 		}},
-		{"array element appended", []string{
-			"SSPR_CLASSIFY_ACTIVITIES_0_NAME=Y", "SSPR_CLASSIFY_ACTIVITIES_0_ACTION=y", "SSPR_CLASSIFY_ACTIVITIES_0_TYPE=user,change",
-			"SSPR_CLASSIFY_ACTIVITIES_1_NAME=Z", "SSPR_CLASSIFY_ACTIVITIES_1_ACTION=z", "SSPR_CLASSIFY_ACTIVITIES_1_TYPE=info",
-		}, func(c Config) bool {
-			return reflect.DeepEqual(c.Classify.Activities, []Activity{
-				{Name: "Y", Action: "y", Type: []string{"user", "change"}},
-				{Name: "Z", Action: "z", Type: []string{"info"}},
-			})
-		}},
 		{"later duplicate wins", []string{"SSPR_LOG_LEVEL=warn", "SSPR_LOG_LEVEL=error"}, func(c Config) bool { return c.Log.Level == "error" }},
 	}
 	for _, tt := range tests {
@@ -339,8 +331,12 @@ func TestEnvOverridesFile(t *testing.T) {
 	if cfg.Log.Level != "warn" || cfg.Log.Format != "json" {
 		t.Errorf("log = %+v", cfg.Log)
 	}
-	if len(cfg.Classify.Activities) != 2 || cfg.Classify.Activities[1].Action != "unlock" || cfg.Classify.Activities[1].Name != "Unlock user account (custom)" {
+	// An element of an array has no variable: the file's entries stay.
+	if len(cfg.Classify.Activities) != 2 || cfg.Classify.Activities[1].Action != "account-unlock" || cfg.Classify.Activities[1].Name != "Unlock user account (custom)" {
 		t.Errorf("activities = %+v", cfg.Classify.Activities)
+	}
+	if !slices.Equal(cfg.UnknownEnv, []string{"SSPR_CLASSIFY_ACTIVITIES_1_ACTION"}) {
+		t.Errorf("UnknownEnv = %v, want the element variable", cfg.UnknownEnv)
 	}
 	if cfg.Output.File.MaxBackups != 0 || cfg.Output.File.MaxBytes != 100<<20 {
 		t.Errorf("output.file = %+v", cfg.Output.File)
@@ -360,7 +356,6 @@ func TestEnvProblems(t *testing.T) {
 		{"bad TOML array", []string{"SSPR_CLASSIFY_ACTIVITIES=[{name = }]"}, []string{"classify.activities: environment variable SSPR_CLASSIFY_ACTIVITIES: not a TOML inline array"}},
 		{"unknown key in TOML array", []string{`SSPR_CLASSIFY_ACTIVITIES=[{name = "X", action = "x", type = ["user"], kind = 1}]`},
 			[]string{"classify.activities[0].kind: unknown key (from environment variable SSPR_CLASSIFY_ACTIVITIES)"}},
-		{"index gap", []string{"SSPR_CLASSIFY_ACTIVITIES_2_NAME=X"}, []string{"classify.activities[2]: environment variables SSPR_CLASSIFY_ACTIVITIES_2_*: index 2 leaves a gap"}},
 		{"several", []string{"SSPR_LOG_LEVEL=loud", "SSPR_LOG_FORMAT=xml", "SSPR_PIPELINE_MAX_IN_FLIGHT=x"},
 			[]string{"log.level: must be one of", "log.format: must be one of", "pipeline.max_in_flight: environment variable"}},
 	}
@@ -389,34 +384,68 @@ func TestUnknownEnv(t *testing.T) {
 	}
 }
 
+// TestArrayElementVariablesMatchNoKey: an array of tables is set whole by
+// its variable; variables naming one of its elements (as if by index) set
+// nothing and are reported as matching no key, whether the element exists,
+// would be appended, or would leave a gap.
+func TestArrayElementVariablesMatchNoKey(t *testing.T) {
+	env := []string{
+		"SSPR_CLASSIFY_ACTIVITIES_0_NAME=Y", "SSPR_CLASSIFY_ACTIVITIES_0_ACTION=y", "SSPR_CLASSIFY_ACTIVITIES_0_TYPE=user,change",
+		"SSPR_CLASSIFY_ACTIVITIES_1_NAME=Z", "SSPR_CLASSIFY_ACTIVITIES_1_ACTION=z", "SSPR_CLASSIFY_ACTIVITIES_1_TYPE=info",
+		"SSPR_CLASSIFY_ACTIVITIES_2_NAME=X",
+	}
+	cfg, err := Load("", env)
+	if err != nil {
+		t.Fatalf("element variables must only warn: %v", err)
+	}
+	want := []string{
+		"SSPR_CLASSIFY_ACTIVITIES_0_ACTION", "SSPR_CLASSIFY_ACTIVITIES_0_NAME", "SSPR_CLASSIFY_ACTIVITIES_0_TYPE",
+		"SSPR_CLASSIFY_ACTIVITIES_1_ACTION", "SSPR_CLASSIFY_ACTIVITIES_1_NAME", "SSPR_CLASSIFY_ACTIVITIES_1_TYPE",
+		"SSPR_CLASSIFY_ACTIVITIES_2_NAME",
+	}
+	if !slices.Equal(cfg.UnknownEnv, want) {
+		t.Errorf("UnknownEnv = %v, want %v", cfg.UnknownEnv, want)
+	}
+	if len(cfg.Classify.Activities) != 0 {
+		t.Errorf("element variables added elements: %+v", cfg.Classify.Activities)
+	}
+}
+
 func TestEnvName(t *testing.T) {
 	for path, want := range map[string]string{
-		"output.file.path":           "SSPR_OUTPUT_FILE_PATH",
-		"decode.max_body_bytes":      "SSPR_DECODE_MAX_BODY_BYTES",
-		"dead_letter.path":           "SSPR_DEAD_LETTER_PATH",
-		"classify.activities[].name": "SSPR_CLASSIFY_ACTIVITIES_<N>_NAME",
-		"output.kafka.sasl-user":     "SSPR_OUTPUT_KAFKA_SASL_USER",
+		"output.file.path":       "SSPR_OUTPUT_FILE_PATH",
+		"decode.max_body_bytes":  "SSPR_DECODE_MAX_BODY_BYTES",
+		"dead_letter.path":       "SSPR_DEAD_LETTER_PATH",
+		"classify.activities":    "SSPR_CLASSIFY_ACTIVITIES",
+		"output.kafka.sasl-user": "SSPR_OUTPUT_KAFKA_SASL_USER",
 	} {
-		if got := EnvName(path); got != want {
-			t.Errorf("EnvName(%q) = %q, want %q", path, got, want)
+		if got := envName(path); got != want {
+			t.Errorf("envName(%q) = %q, want %q", path, got, want)
+		}
+	}
+	// The keys of an element of an array of tables have no variable.
+	for _, k := range allKeys(Default()) {
+		if strings.Contains(k.Path, "[]") && (k.Env != "" || k.EnvFile != "") {
+			t.Errorf("%s has the variables %q %q", k.Path, k.Env, k.EnvFile)
 		}
 	}
 }
 
 // TestEnvNamesUnique guards the schema against two keys that one variable
-// would set, including secrets' _FILE variables and element variables.
+// would set, including secrets' _FILE variables, and against a variable
+// that looks like one naming an element of an array.
 func TestEnvNamesUnique(t *testing.T) {
-	checkEnvNamesUnique(t, Keys(Default()))
+	checkEnvNamesUnique(t, allKeys(Default()))
 	checkEnvNamesUnique(t, keysOf(reflect.ValueOf(testRoot{}), ""))
 }
 
-func checkEnvNamesUnique(t *testing.T, keys []KeyInfo) {
+func checkEnvNamesUnique(t *testing.T, keys []keyInfo) {
 	t.Helper()
 	owner := map[string]string{}
 	var arrays []string
 	for _, k := range keys {
-		if k.Env != EnvName(k.Path) {
-			t.Errorf("%s: Env = %s, EnvName = %s", k.Path, k.Env, EnvName(k.Path))
+		if !strings.Contains(k.Path, "[]") && k.Env != envName(k.Path) {
+			t.Errorf("%s: Env = %s, envName = %s", k.Path, k.Env, envName(k.Path))
 		}
 		for _, name := range []string{k.Env, k.EnvFile} {
 			if name == "" {
@@ -451,7 +480,7 @@ func checkEnvNamesUnique(t *testing.T, keys []KeyInfo) {
 
 // sampleEnv returns a variable value for a key of the given type and the
 // Go value it must produce.
-func sampleEnv(t *testing.T, k KeyInfo, def reflect.Value, i int) (string, any) {
+func sampleEnv(t *testing.T, k keyInfo, def reflect.Value, i int) (string, any) {
 	t.Helper()
 	switch k.Type {
 	case "string":
@@ -501,9 +530,11 @@ func valueAt(t *testing.T, v reflect.Value, path string) reflect.Value {
 }
 
 // TestEveryKeyReachableByEnv sets each key alone through its variable and
-// checks that exactly that setting changed.
+// checks that exactly that setting changed. The keys of an element of an
+// array of tables are set through the array's variable; a variable named
+// as if for one of them is consumed by nothing.
 func TestEveryKeyReachableByEnv(t *testing.T) {
-	keys := Keys(Default())
+	keys := allKeys(Default())
 	if len(keys) < 15 {
 		t.Fatalf("only %d keys: the walk misses sections", len(keys))
 	}
@@ -518,9 +549,14 @@ func TestEveryKeyReachableByEnv(t *testing.T) {
 				want = []Activity{{Name: "A", Action: "a", Type: []string{"user"}}}
 			case strings.Contains(k.Path, "[]"):
 				def := valueAt(t, reflect.ValueOf(Config{Classify: Classify{Activities: make([]Activity, 1)}}), k.Path)
-				val, w := sampleEnv(t, k, def, i)
-				env = []string{strings.Replace(k.Env, IndexPlaceholder, "0", 1) + "=" + val}
-				want = w
+				val, _ := sampleEnv(t, k, def, i)
+				elemVar := envName(strings.Replace(k.Path, "[]", ".0", 1))
+				l := newLoader([]string{elemVar + "=" + val})
+				l.load(nil, false, reflect.ValueOf(&cfg).Elem())
+				if len(l.problems) > 0 || !slices.Equal(l.unknownEnv(), []string{elemVar}) || !reflect.DeepEqual(cfg, Default()) {
+					t.Errorf("%s: problems %v, unknown %v, config changed: %v", elemVar, l.problems, l.unknownEnv(), !reflect.DeepEqual(cfg, Default()))
+				}
+				return
 			default:
 				val, w := sampleEnv(t, k, valueAt(t, reflect.ValueOf(cfg), k.Path), i)
 				env = []string{k.Env + "=" + val}
@@ -579,7 +615,7 @@ func TestExampleFileHasEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	mentioned := exampleKeys(t, string(data))
-	for _, k := range Keys(Default()) {
+	for _, k := range allKeys(Default()) {
 		p := strings.ReplaceAll(k.Path, "[]", "")
 		if !mentioned[p] {
 			t.Errorf("%s does not mention %s (variable %s)", path, k.Path, k.Env)
@@ -625,7 +661,7 @@ name = "x"
 func TestExampleKeysFindsEveryKey(t *testing.T) {
 	var example strings.Builder
 	section := ""
-	for _, k := range Keys(Default()) {
+	for _, k := range allKeys(Default()) {
 		path := strings.ReplaceAll(k.Path, "[]", "")
 		i := strings.LastIndexByte(path, '.')
 		if sec := path[:max(i, 0)]; sec != section {
@@ -636,14 +672,14 @@ func TestExampleKeysFindsEveryKey(t *testing.T) {
 		fmt.Fprintf(&example, "# %s = 1\n", path[i+1:])
 	}
 	mentioned := exampleKeys(t, example.String())
-	for _, k := range Keys(Default()) {
+	for _, k := range allKeys(Default()) {
 		if p := strings.ReplaceAll(k.Path, "[]", ""); !mentioned[p] {
 			t.Errorf("%s not found", k.Path)
 		}
 	}
 	delete(mentioned, "log.format")
 	missing := 0
-	for _, k := range Keys(Default()) {
+	for _, k := range allKeys(Default()) {
 		if !mentioned[strings.ReplaceAll(k.Path, "[]", "")] {
 			missing++
 		}

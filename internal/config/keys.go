@@ -8,25 +8,27 @@ import (
 	"time"
 )
 
-// KeyInfo describes one configuration key, for documentation and tests.
-type KeyInfo struct {
+// keyInfo describes one configuration key, for the tests that hold the
+// schema, the environment and the example file together.
+type keyInfo struct {
 	Path    string // TOML key path; elements of arrays of tables as "classify.activities[].name"
-	Env     string // overriding environment variable
+	Env     string // overriding environment variable; "" for an element of an array of tables
 	EnvFile string // for secrets: the variable naming a file that holds the value
 	Type    string // string, bool, int, int64, float64, duration, secret, []string, array of tables...
 	Default string // the value in c, written as it would be in the variable; secrets redacted
 	Secret  bool
 }
 
-// Keys lists every key of the schema in declaration order, with its value
-// in c. An array of tables is listed as one key (set whole, as a TOML inline
-// array, by its variable) followed by the keys of its elements.
-func Keys(c Config) []KeyInfo {
+// allKeys lists every key of the schema in declaration order, with its
+// value in c. An array of tables is listed as one key (set whole, as a TOML
+// inline array, by its variable) followed by the keys of its elements,
+// which have no variables.
+func allKeys(c Config) []keyInfo {
 	return keysOf(reflect.ValueOf(c), "")
 }
 
-func keysOf(v reflect.Value, path string) []KeyInfo {
-	var out []KeyInfo
+func keysOf(v reflect.Value, path string) []keyInfo {
+	var out []keyInfo
 	for _, f := range fields(v.Type()) {
 		var fv reflect.Value
 		if v.IsValid() {
@@ -42,7 +44,10 @@ func keysOf(v reflect.Value, path string) []KeyInfo {
 		case kindTableArray:
 			out = append(out, leafInfo(fv, f.typ, p))
 			// Element keys show the zero element: arrays have no per-element default.
-			out = append(out, keysOf(reflect.New(f.typ.Elem()).Elem(), p+"[]")...)
+			for _, k := range keysOf(reflect.New(f.typ.Elem()).Elem(), p+"[]") {
+				k.Env, k.EnvFile = "", ""
+				out = append(out, k)
+			}
 		default:
 			out = append(out, leafInfo(fv, f.typ, p))
 		}
@@ -50,8 +55,8 @@ func keysOf(v reflect.Value, path string) []KeyInfo {
 	return out
 }
 
-func leafInfo(v reflect.Value, t reflect.Type, path string) KeyInfo {
-	k := KeyInfo{Path: path, Env: EnvName(path), Type: typeName(t), Secret: t == secretType}
+func leafInfo(v reflect.Value, t reflect.Type, path string) keyInfo {
+	k := keyInfo{Path: path, Env: envName(path), Type: typeName(t), Secret: t == secretType}
 	if k.Secret || (t.Kind() == reflect.Slice && t.Elem() == secretType) {
 		k.Secret = true
 		k.EnvFile = k.Env + FileSuffix

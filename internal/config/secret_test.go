@@ -108,20 +108,38 @@ func TestSecretSources(t *testing.T) {
 }
 
 func TestSecretsInArrays(t *testing.T) {
-	r, msgs := loadTest(t, `
+	const file = `
 api_keys = ["env:K1", "literal-k2"]
 [[headers]]
 name = "Authorization"
 value = "env:AUTH"
-`, []string{"K1=key-one", "AUTH=Bearer abc", "SSPR_HEADERS_1_NAME=X-Extra", "SSPR_HEADERS_1_VALUE_FILE=" + writeSecretFile(t, "extra\n")})
+`
+	extra := writeSecretFile(t, "extra\n")
+	r, msgs := loadTest(t, file, []string{"K1=key-one", "AUTH=Bearer abc"})
 	if len(msgs) > 0 {
 		t.Fatal(msgs)
 	}
 	if r.APIKeys[0].Reveal() != "key-one" || r.APIKeys[1].Reveal() != "literal-k2" {
 		t.Errorf("api_keys not resolved")
 	}
+	if len(r.Headers) != 1 || r.Headers[0].Value.Reveal() != "Bearer abc" {
+		t.Errorf("headers = %d entries, not resolved as expected", len(r.Headers))
+	}
+	// The whole array from its variable, references resolved.
+	r, msgs = loadTest(t, file, []string{"K1=key-one", "AUTH=Bearer abc",
+		`SSPR_HEADERS=[{name = "Authorization", value = "env:AUTH"}, {name = "X-Extra", value = "file:` + extra + `"}]`})
+	if len(msgs) > 0 {
+		t.Fatal(msgs)
+	}
 	if len(r.Headers) != 2 || r.Headers[0].Value.Reveal() != "Bearer abc" || r.Headers[1].Name != "X-Extra" || r.Headers[1].Value.Reveal() != "extra" {
 		t.Errorf("headers = %d entries, not resolved as expected", len(r.Headers))
+	}
+	// An element has no variables, a secret's _FILE one included.
+	var root testRoot
+	l := newLoader([]string{"SSPR_HEADERS_1_NAME=X-Extra", "SSPR_HEADERS_1_VALUE_FILE=" + extra})
+	l.load([]byte(file), true, reflect.ValueOf(&root).Elem())
+	if got := l.unknownEnv(); len(got) != 2 || len(root.Headers) != 1 {
+		t.Errorf("element variables: unknown %v, %d headers", got, len(root.Headers))
 	}
 }
 
@@ -189,7 +207,7 @@ func TestKeysOfSecrets(t *testing.T) {
 		t.Fatal(msgs)
 	}
 	keys := keysOf(reflect.ValueOf(r), "")
-	byPath := map[string]KeyInfo{}
+	byPath := map[string]keyInfo{}
 	for _, k := range keys {
 		byPath[k.Path] = k
 	}
@@ -197,7 +215,7 @@ func TestKeysOfSecrets(t *testing.T) {
 	if !pw.Secret || pw.Type != "secret" || pw.Env != "SSPR_KAFKA_SASL_PASSWORD" || pw.EnvFile != "SSPR_KAFKA_SASL_PASSWORD_FILE" || pw.Default != secret.Redacted {
 		t.Errorf("password key = %+v", pw)
 	}
-	if h := byPath["headers[].value"]; !h.Secret || h.Env != "SSPR_HEADERS_<N>_VALUE" {
+	if h := byPath["headers[].value"]; !h.Secret || h.Env != "" || h.EnvFile != "" {
 		t.Errorf("headers[].value key = %+v", h)
 	}
 	if k := byPath["kafka.bulk.max_docs"]; k.Default != "500" || k.Type != "int" {
@@ -229,7 +247,8 @@ func TestComponentValidation(t *testing.T) {
 }
 
 // TestWrappedComponent covers the way a component config without an
-// "enabled" key joins [output]: embedded in a struct that adds it.
+// "enabled" key joins [output]: embedded in a struct that adds it, whose
+// keys and variables are the component's.
 func TestWrappedComponent(t *testing.T) {
 	type wrapped struct {
 		Enabled bool `toml:"enabled"`
@@ -249,15 +268,6 @@ func TestWrappedComponent(t *testing.T) {
 	if r.Output.Kafka.Brokers[1] != "b2:9092" || r.Output.Kafka.SASL.Password.Reveal() != "hunter2" {
 		t.Errorf("embedded keys not set: %+v", r.Output.Kafka.testKafka.Brokers)
 	}
-	if errs := validateTree(reflect.ValueOf(r), ""); len(errs) > 0 {
-		t.Errorf("disabled section validated: %v", errs)
-	}
-	r.Output.Kafka.Enabled = true
-	var msgs []string
-	for _, err := range validateTree(reflect.ValueOf(r), "") {
-		msgs = append(msgs, err.Error())
-	}
-	assertProblems(t, msgs, "output.kafka.bulk.max_docs: must be at least 1")
 	var paths []string
 	for _, k := range keysOf(reflect.ValueOf(r), "") {
 		paths = append(paths, k.Path)
@@ -265,5 +275,53 @@ func TestWrappedComponent(t *testing.T) {
 	want := []string{"output.kafka.enabled", "output.kafka.brokers", "output.kafka.sasl.user", "output.kafka.sasl.password", "output.kafka.bulk.max_docs"}
 	if !reflect.DeepEqual(paths, want) {
 		t.Errorf("keys = %v, want %v", paths, want)
+	}
+}
+
+// TestDisabledOutputsNotValidated: an output switched off is not validated
+// (its settings may well be incomplete: the Kafka defaults name no broker);
+// one switched on is, with its section's path; and its keys come from the
+// embedded component config, in the file and in the environment.
+func TestDisabledOutputsNotValidated(t *testing.T) {
+	path := writeTOML(t, "[output.kafka]\nenabled = false\n[output.kafka.batch]\nmax_messages = 0\n")
+	env := []string{"SSPR_OUTPUT_KAFKA_BROKERS=b1:9092,b2:9092", "SSPR_OUTPUT_KAFKA_SASL_PASSWORD=hunter2"}
+	cfg, err := Load(path, env)
+	if err != nil {
+		t.Fatalf("disabled section validated: %v", err)
+	}
+	if cfg.Output.Kafka.Brokers[1] != "b2:9092" || cfg.Output.Kafka.SASL.Password.Reveal() != "hunter2" {
+		t.Errorf("embedded keys not set: %v", cfg.Output.Kafka.Brokers)
+	}
+	_, err = Load(path, append(env, "SSPR_OUTPUT_KAFKA_ENABLED=true"))
+	var msgs []string
+	for _, p := range problems(t, err) {
+		if strings.HasPrefix(p, "output.kafka.batch.max_messages: ") {
+			msgs = append(msgs, p)
+		}
+	}
+	if len(msgs) != 1 {
+		t.Errorf("enabled section: want its batch.max_messages problem, got %v", err)
+	}
+	// Each output's settings made incomplete: no server to write to.
+	for out, broken := range map[string][]string{
+		"elasticsearch": {"SSPR_OUTPUT_ELASTICSEARCH_ADDRESSES="},
+		"opensearch":    {"SSPR_OUTPUT_OPENSEARCH_ADDRESSES="},
+		"kafka":         {"SSPR_OUTPUT_KAFKA_BROKERS="},
+	} {
+		t.Run(out, func(t *testing.T) {
+			if _, err := Load("", broken); err != nil {
+				t.Fatalf("disabled output.%s validated: %v", out, err)
+			}
+			_, err := Load("", append(broken, "SSPR_OUTPUT_"+strings.ToUpper(out)+"_ENABLED=true"))
+			ps := problems(t, err)
+			if len(ps) == 0 {
+				t.Fatalf("enabled output.%s without a server: no problem", out)
+			}
+			for _, p := range ps {
+				if !strings.HasPrefix(p, "output."+out+".") {
+					t.Errorf("problem %q not under output.%s", p, out)
+				}
+			}
+		})
 	}
 }

@@ -159,9 +159,6 @@ func validateTree(v reflect.Value, path string) []error {
 	for _, f := range fields(v.Type()) {
 		fv := v.FieldByIndex(f.index)
 		p := join(path, f.name)
-		if disabled(fv) {
-			continue
-		}
 		if e, ok := validate(fv); ok {
 			errs = append(errs, prefixAll(p, e)...)
 			continue
@@ -181,21 +178,6 @@ func validateTree(v reflect.Value, path string) []error {
 		}
 	}
 	return errs
-}
-
-// disabled reports whether v is a section switched off by its "enabled"
-// key. Its settings are unused then, and a component's defaults may be
-// incomplete on purpose (no brokers, no addresses), so it is not validated.
-func disabled(v reflect.Value) bool {
-	if v.Kind() != reflect.Struct || isLeaf(v.Type()) {
-		return false
-	}
-	for _, f := range fields(v.Type()) {
-		if f.name == "enabled" && f.typ.Kind() == reflect.Bool {
-			return !v.FieldByIndex(f.index).Bool()
-		}
-	}
-	return false
 }
 
 // errUnsupported marks a Go type the walk cannot set from configuration text.

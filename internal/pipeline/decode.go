@@ -42,37 +42,9 @@ type Result struct {
 	Docs        []ecs.Event
 	DocPos      []stream.Position // where each document's record was read
 	DeadLetters []deadletter.Record
-	Counts      Counts
-}
-
-// Counts tallies records by what happened to them.
-type Counts struct {
-	Records     int64 // records read (SSPR, dropped and dead-lettered ones)
-	SSPR        int64
-	Dropped     int64 // not SSPR (includes Unsupported)
-	Unsupported int64 // SSPR activities in the retired preview schema
-	ByAction    map[string]int64
-	ByOutcome   map[string]int64
-}
-
-// Add adds o to c.
-func (c *Counts) Add(o Counts) {
-	c.Records += o.Records
-	c.SSPR += o.SSPR
-	c.Dropped += o.Dropped
-	c.Unsupported += o.Unsupported
-	for k, v := range o.ByAction {
-		if c.ByAction == nil {
-			c.ByAction = map[string]int64{}
-		}
-		c.ByAction[k] += v
-	}
-	for k, v := range o.ByOutcome {
-		if c.ByOutcome == nil {
-			c.ByOutcome = map[string]int64{}
-		}
-		c.ByOutcome[k] += v
-	}
+	// Counts tallies the records; DeadLettered stays 0 here: the
+	// pipeline counts dead letters as it writes them.
+	Counts stream.Counts
 }
 
 // decodeState is per-call scratch space.

@@ -39,8 +39,9 @@ type Options struct {
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger
 	// Observe, when set, is told what each batch became, how long it took
-	// and whether it was delivered (for metrics).
-	Observe func(c Counts, d time.Duration, err error)
+	// and whether it was delivered (for metrics): the same counts that
+	// Summary adds up.
+	Observe func(c stream.Counts, d time.Duration, err error)
 }
 
 // Pipeline moves batches from a source to the sinks.
@@ -53,8 +54,7 @@ type Pipeline struct {
 	decode func([]stream.Body) Result
 
 	mu     sync.Mutex
-	counts Counts
-	dead   int64
+	counts stream.Counts
 }
 
 // New returns a pipeline; it takes ownership of nothing: the caller closes
@@ -171,6 +171,7 @@ func (p *Pipeline) handle(ctx context.Context, b stream.Batch) error {
 	start := time.Now()
 	res := p.decode(b.Bodies)
 	err := p.deliver(ctx, &res)
+	// One tally per batch, for the metrics and the summary alike.
 	if p.opts.Observe != nil {
 		p.opts.Observe(res.Counts, time.Since(start), err)
 	}
@@ -190,10 +191,10 @@ func (p *Pipeline) handle(ctx context.Context, b stream.Batch) error {
 }
 
 // deliver writes the documents to every sink and the dead letters to the
-// dead-letter output.
+// dead-letter output, counting those written in res.
 func (p *Pipeline) deliver(ctx context.Context, res *Result) error {
 	for _, r := range res.DeadLetters {
-		if err := p.deadLetter(ctx, r); err != nil {
+		if err := p.deadLetter(ctx, res, r); err != nil {
 			return err
 		}
 	}
@@ -213,7 +214,7 @@ func (p *Pipeline) deliver(ctx context.Context, res *Result) error {
 			if d.Index < 0 || d.Index >= len(res.Docs) {
 				return fmt.Errorf("sink %s rejected document %d of %d", s.Name, d.Index, len(res.Docs))
 			}
-			if err := p.deadLetter(ctx, sinkDeadLetter(p.opts.Decoder.Now(), s.Name, res.DocPos[d.Index], d.Err, &res.Docs[d.Index])); err != nil {
+			if err := p.deadLetter(ctx, res, sinkDeadLetter(p.opts.Decoder.Now(), s.Name, res.DocPos[d.Index], d.Err, &res.Docs[d.Index])); err != nil {
 				return err
 			}
 		}
@@ -228,13 +229,11 @@ func sinkDeadLetter(now time.Time, sink string, pos stream.Position, reason erro
 	return r
 }
 
-func (p *Pipeline) deadLetter(ctx context.Context, r deadletter.Record) error {
+func (p *Pipeline) deadLetter(ctx context.Context, res *Result, r deadletter.Record) error {
 	if err := p.dl.Write(ctx, r); err != nil {
 		return fmt.Errorf("dead letter: %w", err)
 	}
-	p.mu.Lock()
-	p.dead++
-	p.mu.Unlock()
+	res.Counts.DeadLettered++
 	// Input of an unknown dead-letter version needs a newer build or a
 	// person: no replay of this build will ever process it.
 	level := slog.LevelWarn
@@ -245,31 +244,10 @@ func (p *Pipeline) deadLetter(ctx context.Context, r deadletter.Record) error {
 	return nil
 }
 
-// Summary is the end-of-run account printed by replay.
-type Summary struct {
-	Records      int64            `json:"records"`
-	SSPR         int64            `json:"sspr"`
-	ByAction     map[string]int64 `json:"by_action"`
-	ByOutcome    map[string]int64 `json:"by_outcome"`
-	Dropped      int64            `json:"dropped"`
-	Unsupported  int64            `json:"unsupported"`
-	DeadLettered int64            `json:"dead_lettered"`
-}
-
-// Summary returns the counts so far.
-func (p *Pipeline) Summary() Summary {
+// Summary returns what the records read so far became (replay prints it
+// at the end).
+func (p *Pipeline) Summary() stream.Counts {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := Summary{
-		Records: p.counts.Records, SSPR: p.counts.SSPR, Dropped: p.counts.Dropped,
-		Unsupported: p.counts.Unsupported, DeadLettered: p.dead,
-		ByAction: map[string]int64{}, ByOutcome: map[string]int64{},
-	}
-	for k, v := range p.counts.ByAction {
-		s.ByAction[k] = v
-	}
-	for k, v := range p.counts.ByOutcome {
-		s.ByOutcome[k] = v
-	}
-	return s
+	return p.counts.Clone()
 }

@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +15,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
 	"github.com/sspr-exporter/sspr-exporter/internal/sspr"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
+	"github.com/sspr-exporter/sspr-exporter/internal/streamtest"
 )
 
 const ssprRecord = `{"time":"2026-11-02T08:00:08Z","category":"AuditLogs","tenantId":"50a74cff-026f-4c84-aa8f-f5f8d837115f","properties":{"id":"ID","result":"success","activityDisplayName":"Reset password (self-service)","activityDateTime":"2026-11-02T08:00:08.5+00:00","loggedByService":"Self-service Password Management","initiatedBy":{"user":{"id":"u1","userPrincipalName":"a@contoso.example","ipAddress":"203.0.113.7"}},"targetResources":[{"id":"u1","type":"User","userPrincipalName":"a@contoso.example"}]}}`
@@ -23,96 +24,25 @@ const otherRecord = `{"time":"2026-11-02T08:00:08Z","category":"AuditLogs","prop
 
 func record(id string) string { return strings.Replace(ssprRecord, `"id":"ID"`, `"id":"`+id+`"`, 1) }
 
-// fakeSource hands out prepared batches and records acks.
-type fakeSource struct {
-	mu      sync.Mutex
-	batches []stream.Batch
-	acks    map[int]error
-	acked   chan int
-}
-
-func newFakeSource(bodies ...[]string) *fakeSource {
-	s := &fakeSource{acks: map[int]error{}, acked: make(chan int, len(bodies))}
+// newSource returns a source of one batch per argument, each body at its
+// own Event Hubs offset.
+func newSource(bodies ...[]string) *streamtest.Source {
+	batches := make([][]stream.Body, len(bodies))
 	for i, bs := range bodies {
-		var b stream.Batch
-		for _, d := range bs {
-			b.Bodies = append(b.Bodies, stream.Body{Data: []byte(d), Pos: stream.Position{Kind: "eventhubs", Partition: "0", Offset: string(rune('0' + i))}})
-		}
-		b.Ack = func(_ context.Context, err error) error {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if _, dup := s.acks[i]; dup {
-				panic("ack called twice")
-			}
-			s.acks[i] = err
-			s.acked <- i
-			return nil
-		}
-		s.batches = append(s.batches, b)
+		batches[i] = streamtest.Bodies(stream.Position{Kind: "eventhubs", Partition: "0", Offset: string(rune('0' + i))}, bs...)
 	}
-	return s
+	return streamtest.NewSource(batches...)
 }
 
-func (s *fakeSource) Read(ctx context.Context) (stream.Batch, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.batches) == 0 {
-		return stream.Batch{}, io.EOF
-	}
-	b := s.batches[0]
-	s.batches = s.batches[1:]
-	return b, nil
-}
-
-func (s *fakeSource) Close(context.Context) error { return nil }
-
-// memSink stores documents; reject and fail shape its answers.
-type memSink struct {
-	mu     sync.Mutex
-	docs   []ecs.Event
-	reject map[string]bool // ids to reject
-	fail   error
-	block  chan struct{} // when set, Write waits for it or ctx
-}
-
-func (m *memSink) Write(ctx context.Context, docs []ecs.Event) error {
-	if m.block != nil {
-		select {
-		case <-m.block:
-		case <-ctx.Done():
-			return ctx.Err()
+// rejectIDs refuses the documents with these event ids, as a mapping
+// conflict.
+func rejectIDs(ids ...string) func(ecs.Event) error {
+	return func(d ecs.Event) error {
+		if slices.Contains(ids, d.Event.ID) {
+			return errors.New("mapping conflict")
 		}
+		return nil
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fail != nil {
-		return m.fail
-	}
-	var rej stream.Rejected
-	for i, d := range docs {
-		if m.reject[d.Event.ID] {
-			rej.Docs = append(rej.Docs, stream.Rejection{Index: i, Err: errors.New("mapping conflict")})
-			continue
-		}
-		m.docs = append(m.docs, d)
-	}
-	if len(rej.Docs) > 0 {
-		rej.Sink = "mem"
-		return &rej
-	}
-	return nil
-}
-
-func (m *memSink) Close(context.Context) error { return nil }
-
-func (m *memSink) ids() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []string
-	for _, d := range m.docs {
-		out = append(out, d.Event.ID)
-	}
-	return out
 }
 
 func testDecoder(t testing.TB) Decoder {
@@ -141,24 +71,25 @@ func deadLetters(t *testing.T, buf *bytes.Buffer) []deadletter.Record {
 }
 
 func TestPipelineDeliversAndAcks(t *testing.T) {
-	src := newFakeSource(
+	src := newSource(
 		[]string{`{"records":[` + record("a") + `,` + otherRecord + `]}`},
 		[]string{`{"records":[` + record("b") + `, 42]}`, `not json`},
 	)
-	s1, s2 := &memSink{}, &memSink{reject: map[string]bool{"b": true}}
+	s1, s2 := &streamtest.Sink{}, &streamtest.Sink{Reject: rejectIDs("b")}
 	var dl bytes.Buffer
 	p := New(src, []NamedSink{{"one", s1}, {"two", s2}}, deadletter.NewNDJSON(&dl), Options{Decoder: testDecoder(t)})
 	if err := p.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(s1.ids(), ","); got != "a,b" {
+	if got := strings.Join(s1.IDs(), ","); got != "a,b" {
 		t.Errorf("sink one got %q", got)
 	}
-	if got := strings.Join(s2.ids(), ","); got != "a" {
+	if got := strings.Join(s2.IDs(), ","); got != "a" {
 		t.Errorf("sink two got %q", got)
 	}
+	acks := src.Acks()
 	for i := 0; i < 2; i++ {
-		if err, ok := src.acks[i]; !ok || err != nil {
+		if err, ok := acks[i]; !ok || err != nil {
 			t.Errorf("batch %d: acked=%v err=%v", i, ok, err)
 		}
 	}
@@ -192,15 +123,15 @@ func TestPipelineDeliversAndAcks(t *testing.T) {
 }
 
 func TestPipelineSinkFailureIsNotAcked(t *testing.T) {
-	src := newFakeSource([]string{record("a")}, []string{record("b")})
-	failing := &memSink{fail: errors.New("cluster unavailable")}
+	src := newSource([]string{record("a")}, []string{record("b")})
+	failing := &streamtest.Sink{Fail: errors.New("cluster unavailable")}
 	var dl bytes.Buffer
 	p := New(src, []NamedSink{{"es", failing}}, deadletter.NewNDJSON(&dl), Options{Decoder: testDecoder(t)})
 	err := p.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "cluster unavailable") {
 		t.Fatalf("Run error = %v", err)
 	}
-	if src.acks[0] == nil {
+	if src.Acks()[0] == nil {
 		t.Errorf("batch acked without error after a sink failure")
 	}
 	if dl.Len() != 0 {
@@ -209,31 +140,32 @@ func TestPipelineSinkFailureIsNotAcked(t *testing.T) {
 }
 
 func TestPipelineShutdownFinishesInFlight(t *testing.T) {
-	src := newFakeSource([]string{record("a")}, []string{record("b")})
-	sink := &memSink{block: make(chan struct{})}
+	src := newSource([]string{record("a")}, []string{record("b")})
+	sink := &streamtest.Sink{Block: make(chan struct{})}
 	p := New(src, []NamedSink{{"slow", sink}}, deadletter.NewNDJSON(io.Discard), Options{Decoder: testDecoder(t), ShutdownGrace: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- p.Run(ctx) }()
 	cancel() // stop reading while the first batch is held in the sink
-	close(sink.block)
+	close(sink.Block)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	// Whatever was read was delivered and acked without error.
-	for i, err := range src.acks {
+	acks := src.Acks()
+	for i, err := range acks {
 		if err != nil {
 			t.Errorf("batch %d acked with %v", i, err)
 		}
 	}
-	if len(sink.ids()) != len(src.acks) {
-		t.Errorf("delivered %d, acked %d", len(sink.ids()), len(src.acks))
+	if len(sink.IDs()) != len(acks) {
+		t.Errorf("delivered %d, acked %d", len(sink.IDs()), len(acks))
 	}
 }
 
 func TestPipelineGraceExpiryDoesNotAck(t *testing.T) {
-	src := newFakeSource([]string{record("a")})
-	sink := &memSink{block: make(chan struct{})} // never released
+	src := newSource([]string{record("a")})
+	sink := &streamtest.Sink{Block: make(chan struct{})} // never released
 	p := New(src, []NamedSink{{"stuck", sink}}, deadletter.NewNDJSON(io.Discard), Options{Decoder: testDecoder(t), ShutdownGrace: 10 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
@@ -248,20 +180,17 @@ func TestPipelineGraceExpiryDoesNotAck(t *testing.T) {
 	if strings.Contains(err.Error(), "context canceled") || !strings.Contains(err.Error(), "read again") {
 		t.Errorf("error %q", err)
 	}
-	if src.acks[0] == nil {
+	if src.Acks()[0] == nil {
 		t.Error("undelivered batch acked as delivered")
 	}
 }
 
 // waitRead returns a channel closed once the source has no batch left.
-func waitRead(s *fakeSource) <-chan struct{} {
+func waitRead(s *streamtest.Source) <-chan struct{} {
 	c := make(chan struct{})
 	go func() {
 		for {
-			s.mu.Lock()
-			n := len(s.batches)
-			s.mu.Unlock()
-			if n == 0 {
+			if s.Unread() == 0 {
 				close(c)
 				return
 			}

@@ -1,5 +1,6 @@
-// Package telemetry serves the exporter's metrics and health endpoints over
-// HTTP and adapts the pipeline and the sources to the metrics package.
+// Package telemetry connects the exporter's metrics and readiness checker
+// and serves them, with liveness, over HTTP. It knows no component: the
+// wiring (internal/app) registers each one's readiness and counters.
 package telemetry
 
 import (
@@ -16,8 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/health"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/logging"
+	"github.com/sspr-exporter/sspr-exporter/internal/telemetry/metrics"
 )
 
 // DefaultAddress is where the endpoints listen unless configured: every
@@ -96,6 +99,28 @@ func validHostname(h string) bool {
 	return true
 }
 
+// Telemetry is the metrics, the readiness checker and the server of one
+// exporter, connected: the checker's stall rule follows the metrics'
+// progress and partition lag, and its state is exported as metrics.
+type Telemetry struct {
+	Metrics *metrics.Metrics
+	Health  *health.Checker
+	// Server serves both, once its owner starts it; with an empty
+	// address it serves nothing, and the telemetry exports nowhere.
+	Server *Server
+}
+
+// New builds the telemetry of an exporter. redactor (may be nil) cleans
+// readiness reasons of registered secret values; pass the log handler's.
+// Nothing listens before Server.Start.
+func New(cfg Config, logger *slog.Logger, redactor *secret.Redactor) *Telemetry {
+	m := metrics.New()
+	hc := health.New(cfg.ReadyStallTimeout, health.WithRedactor(redactor.Redact))
+	hc.WatchProgress(m.LastProgress, m.TotalLag)
+	m.Registry().MustRegister(hc)
+	return &Telemetry{Metrics: m, Health: hc, Server: newServer(cfg, logger, m.Gatherer(), hc)}
+}
+
 // Server serves /metrics, /healthz and /readyz.
 type Server struct {
 	cfg    Config
@@ -107,10 +132,10 @@ type Server struct {
 	errSrv error
 }
 
-// NewServer returns a server for metrics from g (metrics.Metrics.Gatherer)
+// newServer returns a server for metrics from g (metrics.Metrics.Gatherer)
 // and readiness from checker. Registering checker in the metrics registry
 // adds sspr_exporter_ready and sspr_exporter_component_ready.
-func NewServer(cfg Config, logger *slog.Logger, g prometheus.Gatherer, checker *health.Checker) *Server {
+func newServer(cfg Config, logger *slog.Logger, g prometheus.Gatherer, checker *health.Checker) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

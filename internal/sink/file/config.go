@@ -11,19 +11,18 @@ import (
 // Stdout is the path that means standard output instead of a file.
 const Stdout = "-"
 
-// Config is the [output.file] section.
+// Config is the [output.file] section (less its "enabled" key, which the
+// config package adds to every output).
 type Config struct {
-	Enabled    bool          `toml:"enabled"`
 	Path       string        `toml:"path"`        // "-" = standard output
 	MaxBytes   int64         `toml:"max_bytes"`   // rotate before a write would exceed this; 0 = never
 	MaxAge     time.Duration `toml:"max_age"`     // rotate a file older than this; 0 = never
 	MaxBackups int           `toml:"max_backups"` // rotated files kept; 0 = all
 }
 
-// DefaultConfig returns the defaults: enabled, writing to standard output,
-// no rotation.
+// DefaultConfig returns the defaults: standard output, no rotation.
 func DefaultConfig() Config {
-	return Config{Enabled: true, Path: Stdout}
+	return Config{Path: Stdout}
 }
 
 // Validate returns every problem of c, each starting with its key.

@@ -39,8 +39,7 @@ var (
 	_ stream.Readiness = (*Sink)(nil)
 )
 
-// New opens the sink's destination. The caller decides whether the section
-// is enabled; New does not look at cfg.Enabled.
+// New opens the sink's destination.
 func New(cfg Config, logger *slog.Logger, opts ...Option) (*Sink, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("file sink config: %v", errs[0])

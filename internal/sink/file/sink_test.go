@@ -240,7 +240,7 @@ func TestSizeRotation(t *testing.T) {
 	path := filepath.Join(dir, "out.ndjson")
 	ll := lineLen(t, "s-0000")
 	clock := newClock()
-	cfg := Config{Enabled: true, Path: path, MaxBytes: 3*ll + ll/2}
+	cfg := Config{Path: path, MaxBytes: 3*ll + ll/2}
 	s := newSink(t, cfg, WithClock(clock.Now))
 	in := docs("s", 10)
 	// Uneven batches: rotation must happen inside a batch too.
@@ -277,7 +277,7 @@ func TestSizeRotation(t *testing.T) {
 func TestOversizeLineGoesAlone(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.ndjson")
 	ll := lineLen(t, "o-0000")
-	s := newSink(t, Config{Enabled: true, Path: path, MaxBytes: 2 * ll}, WithClock(newClock().Now))
+	s := newSink(t, Config{Path: path, MaxBytes: 2 * ll}, WithClock(newClock().Now))
 	in := docs("o", 4)
 	in[1].UserAgent.Original = strings.Repeat("x", int(3*ll))
 	if err := s.Write(context.Background(), in); err != nil {
@@ -297,7 +297,7 @@ func TestOversizeLineGoesAlone(t *testing.T) {
 func TestTimeRotation(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.ndjson")
 	clock := newClock()
-	s := newSink(t, Config{Enabled: true, Path: path, MaxAge: time.Hour}, WithClock(clock.Now))
+	s := newSink(t, Config{Path: path, MaxAge: time.Hour}, WithClock(clock.Now))
 	ctx := context.Background()
 	if err := s.Write(ctx, docs("t1", 2)); err != nil {
 		t.Fatal(err)
@@ -338,7 +338,7 @@ func TestTimeRotation(t *testing.T) {
 func TestTimeRotationIdleEmptyFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.ndjson")
 	clock := newClock()
-	s := newSink(t, Config{Enabled: true, Path: path, MaxAge: time.Hour}, WithClock(clock.Now))
+	s := newSink(t, Config{Path: path, MaxAge: time.Hour}, WithClock(clock.Now))
 	clock.Advance(2 * time.Hour)
 	if err := s.Write(context.Background(), docs("a", 1)); err != nil {
 		t.Fatal(err)
@@ -367,7 +367,7 @@ func TestTimeRotationAfterRestart(t *testing.T) {
 	if err := os.Chtimes(path, clock.Now(), clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	s := newSink(t, Config{Enabled: true, Path: path, MaxAge: time.Hour}, WithClock(clock.Now))
+	s := newSink(t, Config{Path: path, MaxAge: time.Hour}, WithClock(clock.Now))
 	if err := s.Write(context.Background(), docs("r", 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ func TestAppendsToExistingFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Room for exactly two lines: the existing one counts.
-	s := newSink(t, Config{Enabled: true, Path: path, MaxBytes: 2 * ll}, WithClock(newClock().Now))
+	s := newSink(t, Config{Path: path, MaxBytes: 2 * ll}, WithClock(newClock().Now))
 	if err := s.Write(context.Background(), docs("e", 2)); err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func TestPruning(t *testing.T) {
 	}
 	ll := lineLen(t, "p-0000")
 	clock := newClock()
-	s := newSink(t, Config{Enabled: true, Path: path, MaxBytes: ll, MaxBackups: 2}, WithClock(clock.Now))
+	s := newSink(t, Config{Path: path, MaxBytes: ll, MaxBackups: 2}, WithClock(clock.Now))
 	in := docs("p", 6)
 	for i := range in {
 		if err := s.Write(context.Background(), in[i:i+1]); err != nil {
@@ -442,7 +442,7 @@ func TestPruning(t *testing.T) {
 func TestBackupNamesUnique(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.ndjson")
 	ll := lineLen(t, "u-0000")
-	s := newSink(t, Config{Enabled: true, Path: path, MaxBytes: ll}, WithClock(newClock().Now))
+	s := newSink(t, Config{Path: path, MaxBytes: ll}, WithClock(newClock().Now))
 	in := docs("u", 5)
 	if err := s.Write(context.Background(), in); err != nil {
 		t.Fatal(err)
@@ -466,7 +466,7 @@ func TestConcurrentWritesSerialized(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			var out syncbuf.Buffer
 			path := filepath.Join(t.TempDir(), "out.ndjson")
-			cfg := Config{Enabled: true, Path: path, MaxBytes: 20 << 10}
+			cfg := Config{Path: path, MaxBytes: 20 << 10}
 			if mode == "stdout" {
 				cfg = DefaultConfig()
 			}
@@ -566,7 +566,7 @@ func TestWriteErrorAndRecovery(t *testing.T) {
 // after the last durable line.
 func TestFileErrorAndRecovery(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.ndjson")
-	s := newSink(t, Config{Enabled: true, Path: path}, WithClock(newClock().Now))
+	s := newSink(t, Config{Path: path}, WithClock(newClock().Now))
 	ctx := context.Background()
 	if err := s.Write(ctx, docs("a", 2)); err != nil {
 		t.Fatal(err)
@@ -595,7 +595,7 @@ func TestDeviceFull(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full on this system")
 	}
-	s := newSink(t, Config{Enabled: true, Path: "/dev/full"})
+	s := newSink(t, Config{Path: "/dev/full"})
 	for range 2 {
 		if err := s.Write(context.Background(), docs("x", 1)); err == nil {
 			t.Fatal("Write to a full device succeeded")
@@ -605,7 +605,7 @@ func TestDeviceFull(t *testing.T) {
 
 func TestClosed(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.ndjson")
-	s, err := New(Config{Enabled: true, Path: path}, nil)
+	s, err := New(Config{Path: path}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -624,11 +624,11 @@ func TestClosed(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
-	if _, err := New(Config{Enabled: true, Path: ""}, nil); err == nil || !strings.Contains(err.Error(), "path") {
+	if _, err := New(Config{Path: ""}, nil); err == nil || !strings.Contains(err.Error(), "path") {
 		t.Errorf("empty path: %v", err)
 	}
 	missing := filepath.Join(t.TempDir(), "no", "such", "dir", "out.ndjson")
-	if _, err := New(Config{Enabled: true, Path: missing}, nil); err == nil {
+	if _, err := New(Config{Path: missing}, nil); err == nil {
 		t.Error("missing directory accepted")
 	}
 }
@@ -688,7 +688,7 @@ func TestWriterForDeadLetters(t *testing.T) {
 func BenchmarkSinkWrite(b *testing.B) {
 	for _, dest := range []string{"file", "discard"} {
 		b.Run(dest, func(b *testing.B) {
-			cfg := Config{Enabled: true, Path: filepath.Join(b.TempDir(), "out.ndjson"), MaxBytes: 64 << 20, MaxBackups: 2}
+			cfg := Config{Path: filepath.Join(b.TempDir(), "out.ndjson"), MaxBytes: 64 << 20, MaxBackups: 2}
 			var opts []Option
 			if dest == "discard" {
 				cfg = DefaultConfig()

@@ -56,8 +56,8 @@ type component struct {
 // Option configures New.
 type Option func(*Checker)
 
-// WithClock sets the clock of the stall rule (tests).
-func WithClock(now func() time.Time) Option { return func(c *Checker) { c.now = now } }
+// withClock sets the clock of the stall rule (tests).
+func withClock(now func() time.Time) Option { return func(c *Checker) { c.now = now } }
 
 // WithRedactor sets how reasons are cleaned of secrets before they are
 // served; the default removes the shapes secret.Redact knows. Pass the

@@ -127,7 +127,7 @@ func TestReadyzNeverShowsEncodedCredentials(t *testing.T) {
 
 func TestStallRule(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
-	c := New(5*time.Minute, WithClock(clk.now))
+	c := New(5*time.Minute, withClock(clk.now))
 	var (
 		mu       sync.Mutex
 		progress time.Time
@@ -180,7 +180,7 @@ func TestStallRule(t *testing.T) {
 
 func TestStallRuleOff(t *testing.T) {
 	clk := &clock{t: time.Unix(0, 0)}
-	c := New(0, WithClock(clk.now))
+	c := New(0, withClock(clk.now))
 	c.WatchProgress(func() time.Time { return time.Time{} }, func() (int64, bool) { return 1000, true })
 	readyz(t, c)
 	clk.advance(24 * time.Hour)

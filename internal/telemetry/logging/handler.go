@@ -156,15 +156,23 @@ func (h *Handler) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Run writes summaries as their interval ends even when no other record
-// comes by to trigger them, until ctx is done (then it flushes) or Close
-// is called. Its caller owns it: start it in a goroutine and call Close,
-// which waits for it, before the output goes away.
-func (h *Handler) Run(ctx context.Context) {
+// Start writes summaries as their interval ends even when no other record
+// comes by to trigger them, in a goroutine of its own, until ctx is done
+// (then it flushes) or Close. Whoever starts it calls Close, which waits
+// for that goroutine, before the output goes away. After Close, Start
+// starts nothing.
+func (h *Handler) Start(ctx context.Context) {
 	if !h.run.enter() {
 		return
 	}
-	defer h.run.runs.Done()
+	go func() {
+		defer h.run.runs.Done()
+		h.writeDue(ctx)
+	}()
+}
+
+// writeDue is the loop of Start.
+func (h *Handler) writeDue(ctx context.Context) {
 	var tick <-chan time.Time
 	if h.lim != nil {
 		// Ticking four times per interval writes a summary at most a
@@ -189,7 +197,7 @@ func (h *Handler) Run(ctx context.Context) {
 	}
 }
 
-// Close stops Run and waits for it to return, then writes the summaries
+// Close stops what Start started and waits for it, then writes the summaries
 // still held back. Records logged after Close are written at once, as
 // nothing would write their summaries. Calling it again only flushes.
 func (h *Handler) Close(ctx context.Context) error {
@@ -262,7 +270,7 @@ const (
 )
 
 // New returns a logger writing to w in format (FormatAuto when empty) at
-// level, through a Handler with o, and that Handler for Flush, Run and
+// level, through a Handler with o, and that Handler for Flush, Start and
 // registering secrets.
 func New(w io.Writer, format string, level slog.Leveler, o Options) (*slog.Logger, *Handler) {
 	hopts := &slog.HandlerOptions{Level: level}

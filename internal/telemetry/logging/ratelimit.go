@@ -133,7 +133,7 @@ func appendIdentity(b []byte, a slog.Attr) []byte {
 	return appendField(b, fieldValue, fmt.Sprint(v.Any()))
 }
 
-// runner is the state Run and Close share.
+// runner is the state Start and Close share.
 type runner struct {
 	mu     sync.Mutex
 	closed bool
@@ -141,7 +141,7 @@ type runner struct {
 	runs   sync.WaitGroup
 }
 
-// enter counts a Run in, unless the handler is closed.
+// enter counts a Start in, unless the handler is closed.
 func (r *runner) enter() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -152,7 +152,7 @@ func (r *runner) enter() bool {
 	return true
 }
 
-// close stops every Run and waits for them to return.
+// close stops what every Start started and waits for it.
 func (r *runner) close() {
 	r.mu.Lock()
 	if !r.closed {

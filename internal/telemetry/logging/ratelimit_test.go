@@ -171,21 +171,25 @@ func TestRateLimitConcurrent(t *testing.T) {
 	}
 }
 
-func TestRunWritesDueSummaries(t *testing.T) {
+func TestStartWritesDueSummaries(t *testing.T) {
 	// The windows follow the fake clock, so the three records share one
-	// however slow the machine; Run's ticker is real.
+	// however slow the machine; Start's ticker is real.
 	clk := &fakeClock{t: time.Unix(0, 0)}
 	log, h, buf := newLimited(20*time.Millisecond, clk.now)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); h.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	h.Start(ctx)
+	defer func() {
+		cancel()
+		if err := h.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
 
 	log.Info("tick")
 	log.Info("tick")
 	log.Info("tick")
 	clk.advance(time.Second)
-	// No further record arrives; Run must write the summary on its own.
+	// No further record arrives; Start must write the summary on its own.
 	deadline := time.Now().Add(10 * time.Second)
 	var got []map[string]any
 	for time.Now().Before(deadline) {
@@ -345,27 +349,61 @@ func (b *blockingHandler) Handle(ctx context.Context, r slog.Record) error {
 	return b.Handler.Handle(ctx, r)
 }
 
-// TestCloseWaitsForRun: Close stops Run and returns only when Run has
-// returned, even while Run is writing, so that whoever owns the handler
-// knows no line is written after Close.
-func TestCloseWaitsForRun(t *testing.T) {
+// TestStartFlushesWhenContextEnds: the end of Start's context writes what
+// is held back, without waiting for the interval or for Close.
+func TestStartFlushesWhenContextEnds(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(0, 0)}
+	log, h, buf := newLimited(time.Hour, clk.now)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.Start(ctx)
+	defer h.Close(context.Background())
+	log.Info("same")
+	log.Info("same")
+	cancel()
+	deadline := time.Now().Add(10 * time.Second)
+	var got []map[string]any
+	for len(got) < 2 && time.Now().Before(deadline) {
+		got = append(got, lines(t, buf)...)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(got) != 2 || got[1][RepeatedKey] != 1.0 {
+		t.Fatalf("want record and summary once the context ended, got %v", got)
+	}
+}
+
+// stopped reports whether every goroutine Start started has returned
+// within a while.
+func stopped(h *Handler) bool {
+	done := make(chan struct{})
+	go func() { h.run.runs.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(10 * time.Second):
+		return false
+	}
+}
+
+// TestCloseWaitsForStart: Close stops what Start started and returns only
+// when it has returned, even while it is writing, so that whoever owns the
+// handler knows no line is written after Close.
+func TestCloseWaitsForStart(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(0, 0)}
 	buf := &syncbuf.Buffer{}
 	inner := &blockingHandler{slog.NewJSONHandler(buf, nil), make(chan struct{}, 1), make(chan struct{})}
 	h := NewHandler(inner, Options{RepeatInterval: 20 * time.Millisecond, Now: clk.now})
 	log := slog.New(h)
-	runDone := make(chan struct{})
-	go func() { defer close(runDone); h.Run(context.Background()) }()
+	h.Start(context.Background())
 
 	log.Info("tick")
 	log.Info("tick")
 	clk.advance(time.Second)
-	<-inner.entered // Run is writing the summary
+	<-inner.entered // Start's goroutine is writing the summary
 	closed := make(chan error, 1)
 	go func() { closed <- h.Close(context.Background()) }()
 	select {
 	case err := <-closed:
-		t.Fatalf("Close returned (%v) while Run was still writing", err)
+		t.Fatalf("Close returned (%v) while Start's goroutine was still writing", err)
 	case <-time.After(50 * time.Millisecond):
 		// A correct Close cannot have returned; a wrong one would have.
 	}
@@ -376,17 +414,15 @@ func TestCloseWaitsForRun(t *testing.T) {
 	if got := lines(t, buf); len(got) != 2 || got[1][RepeatedKey] != 1.0 {
 		t.Fatalf("want record and summary when Close returns, got %v", got)
 	}
-	select {
-	case <-runDone:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run still running after Close")
+	if !stopped(h) {
+		t.Fatal("Start's goroutine still running after Close")
 	}
 }
 
-// TestCloseWithoutRun: Close flushes what is held back, a later Run
-// returns at once, and records logged after Close are written, not held
+// TestCloseWithoutStart: Close flushes what is held back, a later Start
+// starts nothing, and records logged after Close are written, not held
 // for a flush that will not come.
-func TestCloseWithoutRun(t *testing.T) {
+func TestCloseWithoutStart(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(0, 0)}
 	log, h, buf := newLimited(time.Minute, clk.now)
 	log.Info("same")
@@ -397,7 +433,10 @@ func TestCloseWithoutRun(t *testing.T) {
 	if got := lines(t, buf); len(got) != 2 || got[1][RepeatedKey] != 1.0 {
 		t.Fatalf("want record and summary, got %v", got)
 	}
-	h.Run(context.Background()) // returns: the handler is closed
+	h.Start(context.Background()) // starts nothing: the handler is closed
+	if !stopped(h) {
+		t.Fatal("Start after Close left a goroutine running")
+	}
 	log.Info("same")
 	log.Info("same")
 	if got := lines(t, buf); len(got) != 2 {

@@ -9,7 +9,7 @@ import (
 )
 
 func TestEnrichStatsFrom(t *testing.T) {
-	m := New(WithoutRuntimeCollectors())
+	m := New(withoutRuntimeCollectors())
 	st := EnrichStats{
 		UnknownReasons: 3,
 		GeoIPDatabases: []GeoIPDatabase{
@@ -62,7 +62,7 @@ sspr_exporter_flow_reasons_unknown_total 4
 // TestEnrichStatsWithoutGraph: with Graph off its metrics are absent, not
 // zero.
 func TestEnrichStatsWithoutGraph(t *testing.T) {
-	m := New(WithoutRuntimeCollectors())
+	m := New(withoutRuntimeCollectors())
 	m.EnrichStatsFrom(func() EnrichStats { return EnrichStats{} })
 	compare(t, m, `
 # HELP sspr_exporter_flow_reasons_unknown_total Flow-progress and block documents whose result reason maps to no known entra.sspr.step; the reason is kept in event.reason.
@@ -73,7 +73,7 @@ sspr_exporter_flow_reasons_unknown_total 0
 
 // TestEnrichStatsFromTwice: a second registration replaces the source.
 func TestEnrichStatsFromTwice(t *testing.T) {
-	m := New(WithoutRuntimeCollectors())
+	m := New(withoutRuntimeCollectors())
 	m.EnrichStatsFrom(func() EnrichStats { return EnrichStats{UnknownReasons: 1} })
 	m.EnrichStatsFrom(func() EnrichStats { return EnrichStats{UnknownReasons: 2} })
 	compare(t, m, `

@@ -23,16 +23,6 @@ import (
 // Namespace prefixes every metric name.
 const Namespace = "sspr_exporter"
 
-// Counts is what the pipeline made of the records of one batch.
-type Counts struct {
-	Records     int64            // records read, whatever became of them
-	SSPR        int64            // SSPR documents emitted
-	Dropped     int64            // not SSPR, including Unsupported
-	Unsupported int64            // SSPR activities in a retired schema
-	ByAction    map[string]int64 // SSPR documents by event.action
-	ByOutcome   map[string]int64 // SSPR documents by event.outcome
-}
-
 // PartitionStats is one input partition as a source sees it.
 type PartitionStats struct {
 	Topic string // event hub or Kafka topic
@@ -55,7 +45,7 @@ type PartitionStats struct {
 type Recorder interface {
 	// BatchDone reports a batch whose ack was called: what its records
 	// became, how long it took from read to ack, and the ack's error.
-	BatchDone(c Counts, dur time.Duration, err error)
+	BatchDone(c stream.Counts, dur time.Duration, err error)
 	// DeadLetter reports one dead letter; reason is its deadletter.Reason
 	// (see ReasonClass), never a raw error text.
 	DeadLetter(stage, reason string)
@@ -69,7 +59,7 @@ type Recorder interface {
 type Nop struct{}
 
 // BatchDone does nothing.
-func (Nop) BatchDone(Counts, time.Duration, error) {}
+func (Nop) BatchDone(stream.Counts, time.Duration, error) {}
 
 // DeadLetter does nothing.
 func (Nop) DeadLetter(string, string) {}
@@ -135,12 +125,12 @@ type Metrics struct {
 // Option configures New.
 type Option func(*Metrics)
 
-// WithClock sets the clock used for progress times (tests).
-func WithClock(now func() time.Time) Option { return func(m *Metrics) { m.now = now } }
+// withClock sets the clock used for progress times (tests).
+func withClock(now func() time.Time) Option { return func(m *Metrics) { m.now = now } }
 
-// WithoutRuntimeCollectors leaves out the Go and process collectors, whose
+// withoutRuntimeCollectors leaves out the Go and process collectors, whose
 // values change on their own (tests comparing whole expositions).
-func WithoutRuntimeCollectors() Option { return func(m *Metrics) { m.noRuntime = true } }
+func withoutRuntimeCollectors() Option { return func(m *Metrics) { m.noRuntime = true } }
 
 // New returns the exporter's metrics in a new registry, with the Go and
 // process collectors.
@@ -230,7 +220,9 @@ func (m *Metrics) batchEnded(dur time.Duration, err error) {
 // BatchDone adds what a batch's records became. When the source is wrapped
 // by the Source decorator, that already counts the batch, its duration and
 // its result at the ack; otherwise BatchDone counts them from dur and err.
-func (m *Metrics) BatchDone(c Counts, dur time.Duration, err error) {
+// c.DeadLettered is not added: the DeadLetters decorator counts each dead
+// letter with its stage and reason.
+func (m *Metrics) BatchDone(c stream.Counts, dur time.Duration, err error) {
 	m.addCounts(c)
 	m.batchDocs.Observe(float64(c.SSPR))
 	if !m.sourceWrapped.Load() {
@@ -238,7 +230,7 @@ func (m *Metrics) BatchDone(c Counts, dur time.Duration, err error) {
 	}
 }
 
-func (m *Metrics) addCounts(c Counts) {
+func (m *Metrics) addCounts(c stream.Counts) {
 	if c.Records > 0 {
 		m.records.Add(float64(c.Records))
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/deadletter"
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
+	"github.com/sspr-exporter/sspr-exporter/internal/streamtest"
 )
 
 func compare(t *testing.T, m *Metrics, want string, names ...string) {
@@ -28,13 +29,13 @@ func compare(t *testing.T, m *Metrics, want string, names ...string) {
 }
 
 func TestBatchDoneCounts(t *testing.T) {
-	m := New(WithoutRuntimeCollectors())
-	m.BatchDone(Counts{
+	m := New(withoutRuntimeCollectors())
+	m.BatchDone(stream.Counts{
 		Records: 10, SSPR: 4, Dropped: 6, Unsupported: 1,
 		ByAction:  map[string]int64{"password-reset": 3, "password-reset-registration": 1},
 		ByOutcome: map[string]int64{"success": 3, "failure": 1},
 	}, time.Second, nil)
-	m.BatchDone(Counts{Records: 2, SSPR: 1, ByAction: map[string]int64{"password-reset": 1}, ByOutcome: map[string]int64{"failure": 1}}, time.Second, nil)
+	m.BatchDone(stream.Counts{Records: 2, SSPR: 1, ByAction: map[string]int64{"password-reset": 1}, ByOutcome: map[string]int64{"failure": 1}}, time.Second, nil)
 
 	compare(t, m, `
 # HELP sspr_exporter_records_total Entra records read, whatever became of them (SSPR, dropped or dead-lettered).
@@ -91,7 +92,7 @@ func TestDeadLetterReasons(t *testing.T) {
 		}
 	}
 
-	m := New(WithoutRuntimeCollectors())
+	m := New(withoutRuntimeCollectors())
 	var store recordingWriter
 	w := DeadLetters(&store, m)
 	ctx := context.Background()
@@ -142,27 +143,11 @@ func (w *recordingWriter) Write(_ context.Context, r deadletter.Record) error {
 	return nil
 }
 
-// fakeSink answers Write with the queued errors in turn.
-type fakeSink struct {
-	errs  []error
-	ready error
-}
-
-func (s *fakeSink) Write(context.Context, []ecs.Event) error {
-	if len(s.errs) == 0 {
-		return nil
-	}
-	err := s.errs[0]
-	s.errs = s.errs[1:]
-	return err
-}
-func (s *fakeSink) Close(context.Context) error { return nil }
-func (s *fakeSink) Ready() error                { return s.ready }
-
 func TestSinkDecorator(t *testing.T) {
-	m := New(WithoutRuntimeCollectors())
+	m := New(withoutRuntimeCollectors())
 	rej := &stream.Rejected{Sink: "elasticsearch", Docs: []stream.Rejection{{Index: 1, Err: errors.New("mapping")}}}
-	fs := &fakeSink{errs: []error{nil, rej, errors.New("connection refused")}, ready: errors.New("cluster red")}
+	fs := &streamtest.Sink{Answers: []error{nil, rej, errors.New("connection refused")}}
+	fs.SetReady(errors.New("cluster red"))
 	s := Sink("elasticsearch", fs, m)
 	docs := make([]ecs.Event, 5)
 	if err := s.Write(context.Background(), docs); err != nil {
@@ -208,25 +193,19 @@ sspr_exporter_sink_retries_total{sink="kafka"} 1
 	}
 }
 
-// fakeSource hands out batches of n bodies whose ack returns ackErr.
-type fakeSource struct {
-	n      int
-	ackErr error
-	acked  []error
+// emptyBatches returns a source of n batches of size empty bodies each.
+func emptyBatches(n, size int) *streamtest.Source {
+	batches := make([][]stream.Body, n)
+	for i := range batches {
+		batches[i] = make([]stream.Body, size)
+	}
+	return streamtest.NewSource(batches...)
 }
-
-func (s *fakeSource) Read(context.Context) (stream.Batch, error) {
-	return stream.Batch{Bodies: make([]stream.Body, s.n), Ack: func(_ context.Context, err error) error {
-		s.acked = append(s.acked, err)
-		return s.ackErr
-	}}, nil
-}
-func (s *fakeSource) Close(context.Context) error { return nil }
 
 func TestSourceDecorator(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
-	m := New(WithoutRuntimeCollectors(), WithClock(func() time.Time { return now }))
-	fs := &fakeSource{n: 3}
+	m := New(withoutRuntimeCollectors(), withClock(func() time.Time { return now }))
+	fs := emptyBatches(3, 3)
 	src := m.Source(fs)
 	ctx := context.Background()
 
@@ -256,13 +235,13 @@ sspr_exporter_batches_in_flight 2
 	}
 	// The checkpoint itself failing is no progress either, and its error
 	// reaches the pipeline.
-	fs.ackErr = errors.New("checkpoint store unreachable")
+	fs.SetAckError(errors.New("checkpoint store unreachable"))
 	b3, _ := src.Read(ctx)
 	if err := b3.Ack(ctx, nil); err == nil || err.Error() != "checkpoint store unreachable" {
 		t.Fatalf("ack error = %v", err)
 	}
-	if len(fs.acked) != 3 || fs.acked[1] != deliveryErr {
-		t.Fatalf("underlying acks: %v", fs.acked)
+	if acks := fs.Acks(); len(acks) != 3 || acks[1] != deliveryErr {
+		t.Fatalf("underlying acks: %v", acks)
 	}
 	compare(t, m, `
 # HELP sspr_exporter_batches_in_flight Batches read from the source and not yet acknowledged.
@@ -282,7 +261,7 @@ sspr_exporter_last_progress_timestamp_seconds 1.7e+09
 }
 
 func TestPartitions(t *testing.T) {
-	m := New(WithoutRuntimeCollectors())
+	m := New(withoutRuntimeCollectors())
 	m.WatchPartitions("eventhubs", func() []PartitionStats {
 		return []PartitionStats{
 			{Topic: "audit", ID: "0", Owned: true, Lag: 12, CheckpointAge: 90 * time.Second},
@@ -311,7 +290,7 @@ sspr_exporter_source_partition_owned{partition="2",source="eventhubs",topic="aud
 // TestPartitionLagStale: a lag the source could not refresh is flagged,
 // so that a frozen number does not pass for a healthy one.
 func TestPartitionLagStale(t *testing.T) {
-	m := New(WithoutRuntimeCollectors())
+	m := New(withoutRuntimeCollectors())
 	m.WatchPartitions("eventhubs", func() []PartitionStats {
 		return []PartitionStats{
 			{Topic: "audit", ID: "0", Owned: true, Lag: 0, LagStale: true},
@@ -333,7 +312,7 @@ sspr_exporter_source_partition_lag_stale{partition="1",source="eventhubs",topic=
 
 func TestRuntimeCollectorsAndLint(t *testing.T) {
 	m := New()
-	m.BatchDone(Counts{Records: 1}, 0, nil)
+	m.BatchDone(stream.Counts{Records: 1}, 0, nil)
 	mfs, err := m.Gatherer().Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +356,7 @@ func TestRuntimeCollectorsAndLint(t *testing.T) {
 
 func TestNopIsARecorder(t *testing.T) {
 	var r Recorder = Nop{}
-	r.BatchDone(Counts{Records: 1}, time.Second, nil)
+	r.BatchDone(stream.Counts{Records: 1}, time.Second, nil)
 	r.DeadLetter("decode", string(deadletter.ReasonInvalidJSON))
 	r.SinkWrite("kafka", 1, time.Second, nil)
 	r.Retry("kafka")
@@ -409,9 +388,9 @@ func histogramOf(t *testing.T, m *Metrics, name string) histo {
 
 func TestBatchDoneAloneCountsBatches(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	m := New(WithoutRuntimeCollectors(), WithClock(func() time.Time { return now }))
-	m.BatchDone(Counts{Records: 1}, time.Second, nil)
-	m.BatchDone(Counts{Records: 1}, time.Second, errors.New("sink down"))
+	m := New(withoutRuntimeCollectors(), withClock(func() time.Time { return now }))
+	m.BatchDone(stream.Counts{Records: 1}, time.Second, nil)
+	m.BatchDone(stream.Counts{Records: 1}, time.Second, errors.New("sink down"))
 	if !m.LastProgress().Equal(now) {
 		t.Fatalf("LastProgress = %v", m.LastProgress())
 	}
@@ -424,10 +403,10 @@ sspr_exporter_batches_total{result="ok"} 1
 
 	// With the Source decorator, the ack counts the batch and BatchDone
 	// only the records.
-	m2 := New(WithoutRuntimeCollectors())
-	src := m2.Source(&fakeSource{n: 1})
+	m2 := New(withoutRuntimeCollectors())
+	src := m2.Source(emptyBatches(1, 1))
 	b, _ := src.Read(context.Background())
-	m2.BatchDone(Counts{Records: 1}, time.Second, nil)
+	m2.BatchDone(stream.Counts{Records: 1}, time.Second, nil)
 	_ = b.Ack(context.Background(), nil)
 	compare(t, m2, `
 # HELP sspr_exporter_batches_total Batches acknowledged, by result: ok (every document durable or dead-lettered) or error (not delivered, not checkpointed).
@@ -437,7 +416,7 @@ sspr_exporter_batches_total{result="ok"} 1
 }
 
 func TestSinkStatsFrom(t *testing.T) {
-	m := New(WithoutRuntimeCollectors())
+	m := New(withoutRuntimeCollectors())
 	var mu sync.Mutex
 	cur := SinkStats{Retries: 4, Duplicates: 1, Requests: 10, HeldBytes: 2048, PastRetention: 2}
 	m.SinkStatsFrom("elasticsearch", func() SinkStats { mu.Lock(); defer mu.Unlock(); return cur })
@@ -472,4 +451,22 @@ sspr_exporter_sink_held_bytes{sink="elasticsearch"} 0
 # TYPE sspr_exporter_sink_past_retention_documents_total counter
 sspr_exporter_sink_past_retention_documents_total{sink="elasticsearch"} 5
 `, "sink_retries_total", "sink_duplicates_total", "sink_requests_total", "sink_held_bytes", "sink_past_retention_documents_total")
+}
+
+// TestBatchDoneUnsupported: the records the pipeline found in a retired
+// schema are dropped as unsupported, not as not_sspr, and every record
+// counts as read.
+func TestBatchDoneUnsupported(t *testing.T) {
+	m := New(withoutRuntimeCollectors())
+	c := stream.Counts{Records: 3, SSPR: 1, Dropped: 2, Unsupported: 1, ByAction: map[string]int64{"password-reset": 1}, ByOutcome: map[string]int64{"success": 1}}
+	m.BatchDone(c, time.Second, nil)
+	compare(t, m, `
+# HELP sspr_exporter_records_total Entra records read, whatever became of them (SSPR, dropped or dead-lettered).
+# TYPE sspr_exporter_records_total counter
+sspr_exporter_records_total 3
+# HELP sspr_exporter_records_dropped_total Records dropped on purpose: not_sspr (not an SSPR activity) or unsupported (SSPR activity of a retired schema).
+# TYPE sspr_exporter_records_dropped_total counter
+sspr_exporter_records_dropped_total{reason="not_sspr"} 1
+sspr_exporter_records_dropped_total{reason="unsupported"} 1
+`, "records_total", "records_dropped_total")
 }

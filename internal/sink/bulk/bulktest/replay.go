@@ -48,6 +48,9 @@ func source(t testing.TB, out Output, files []string) *filesource.Source {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := src.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	return src
 }
 
