@@ -389,7 +389,8 @@ func (g *builder) label(scn string, inst int, rule, key string, start, end time.
 func (g *builder) novel(at time.Time, newCountry bool) (*person, place) {
 	for {
 		p := g.victim(at, g.attacked)
-		countries, asns := map[string]bool{}, map[int64]bool{}
+		// Home first: the injection writes an earlier event from there.
+		countries, asns := map[string]bool{p.home.net.country: true}, map[int64]bool{p.home.net.asn: true}
 		for _, r := range g.recs {
 			if r.target == p {
 				countries[r.from.net.country], asns[r.from.net.asn] = true, true
