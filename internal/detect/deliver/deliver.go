@@ -6,6 +6,7 @@
 package deliver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -100,15 +101,18 @@ func without(alerts []detect.Alert, drop func(id string) bool) []detect.Alert {
 	return out
 }
 
-// encode is the JSON document of each alert.
+// encode is the JSON document of each alert, newline-terminated, with
+// "&" and "<" as themselves ("MITRE ATT&CK").
 func encode(alerts []detect.Alert) ([][]byte, error) {
 	out := make([][]byte, 0, len(alerts))
 	for i := range alerts {
-		b, err := json.Marshal(alerts[i])
-		if err != nil {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(alerts[i]); err != nil {
 			return nil, fmt.Errorf("alert %s: %w", alerts[i].ID, err)
 		}
-		out = append(out, b)
+		out = append(out, b.Bytes())
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package deliver
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -68,7 +69,7 @@ func (w *Webhook) Send(ctx context.Context, alerts []detect.Alert) error {
 		return err
 	}
 	for i, b := range bodies {
-		if err := w.s.Send(ctx, alerts[i].ID, b); err != nil {
+		if err := w.s.Send(ctx, alerts[i].ID, bytes.TrimSuffix(b, []byte("\n"))); err != nil {
 			return err
 		}
 	}
@@ -107,7 +108,7 @@ func (k *Kafka) Send(ctx context.Context, alerts []detect.Alert) error {
 	}
 	msgs := make([]kgo.Message, len(alerts))
 	for i := range alerts {
-		msgs[i] = kgo.Message{Key: []byte(alerts[i].ID), Value: bodies[i],
+		msgs[i] = kgo.Message{Key: []byte(alerts[i].ID), Value: bytes.TrimSuffix(bodies[i], []byte("\n")),
 			Headers: []kgo.Header{{Key: "rule.id", Value: []byte(alerts[i].RuleID)}}}
 	}
 	return k.w.WriteMessages(ctx, msgs...)
