@@ -52,6 +52,14 @@ func Setup(ctx context.Context, cfg config.Config, logger *slog.Logger, report i
 		fmt.Fprintf(report, "%s: %s\n", o.name, what)
 		did = true
 	}
+	if cfg.Detect.Output.Index {
+		what, err := setupAlertIndex(ctx, cfg, logger.With("component", "detect"))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(report, "detect: %s\n", what)
+		did = true
+	}
 	if !did {
 		fmt.Fprintf(report, "nothing to set up: none of %s is enabled\n", andList(able))
 	}

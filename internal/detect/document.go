@@ -73,7 +73,7 @@ type docThreat struct {
 
 type docCloud struct {
 	Account struct {
-		ID any `json:"id"`
+		ID string `json:"id"`
 	} `json:"account"`
 }
 
@@ -128,14 +128,12 @@ func (a Alert) MarshalJSON() ([]byte, error) {
 		s := ref(r.Subtechnique)
 		d.Threat.Technique.Subtechnique = &s
 	}
-	switch len(a.Tenants) {
-	case 0:
-	case 1:
+	// cloud.account.id is one value, as in the event documents (a reader
+	// of the event indices may meet alerts too); an alert whose evidence
+	// spans tenants leaves it out.
+	if len(a.Tenants) == 1 {
 		d.Cloud = &docCloud{}
 		d.Cloud.Account.ID = a.Tenants[0]
-	default:
-		d.Cloud = &docCloud{}
-		d.Cloud.Account.ID = a.Tenants
 	}
 	// The key goes into the ECS field it is a value of.
 	switch f := a.KeyField; {
@@ -149,7 +147,7 @@ func (a Alert) MarshalJSON() ([]byte, error) {
 		leaf := strings.TrimPrefix(f, "user.target.")
 		t := map[string]any{}
 		if g, ok := strings.CutPrefix(leaf, "group."); ok {
-			t["group"] = map[string]string{g: a.Key}
+			t["group"] = map[string][]string{g: {a.Key}} // a list, as in the event documents
 		} else {
 			t[leaf] = a.Key
 		}

@@ -84,7 +84,9 @@ func (f *fact) failure() bool {
 func (f *fact) reset() bool { return f.action == "password-reset" && f.outcome == "success" }
 
 // adminReset is a successful password reset by an administrator.
-func (f *fact) adminReset() bool { return f.action == "password-reset-by-admin" && f.outcome == "success" }
+func (f *fact) adminReset() bool {
+	return f.action == "password-reset-by-admin" && f.outcome == "success"
+}
 
 // secInfo is a change of the user's own security info.
 func (f *fact) secInfo() bool {

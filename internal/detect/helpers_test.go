@@ -59,10 +59,12 @@ func ev(id string, at time.Time, action, outcome, user string, opts ...func(*ecs
 	return e
 }
 
-func ip(v string) func(*ecs.Event)      { return func(e *ecs.Event) { e.Source.IP = v } }
-func country(v string) func(*ecs.Event) { return func(e *ecs.Event) { e.Source.Geo.CountryISOCode = v } }
-func asn(n int64) func(*ecs.Event)      { return func(e *ecs.Event) { e.Source.AS.Number = n } }
-func domain(v string) func(*ecs.Event)  { return func(e *ecs.Event) { e.User.Target.Domain = v } }
+func ip(v string) func(*ecs.Event) { return func(e *ecs.Event) { e.Source.IP = v } }
+func country(v string) func(*ecs.Event) {
+	return func(e *ecs.Event) { e.Source.Geo.CountryISOCode = v }
+}
+func asn(n int64) func(*ecs.Event)     { return func(e *ecs.Event) { e.Source.AS.Number = n } }
+func domain(v string) func(*ecs.Event) { return func(e *ecs.Event) { e.User.Target.Domain = v } }
 func groups(v ...string) func(*ecs.Event) {
 	return func(e *ecs.Event) { e.User.Target.Group.Name = v }
 }

@@ -1,18 +1,50 @@
 package detect
 
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/detect/settings"
+)
+
 // Rule ids.
 const (
-	IDFailedAttempts        = "sspr-failed-attempts"
-	IDSprayIP               = "sspr-spray-ip"
-	IDNewCountry            = "sspr-new-country"
-	IDNewASN                = "sspr-new-asn"
-	IDSurgeDomain           = "sspr-surge-domain"
-	IDSurgeGroup            = "sspr-surge-group"
-	IDResetThenSecInfo      = "sspr-reset-then-secinfo"
-	IDAdminSecInfoThenReset = "sspr-admin-secinfo-then-reset"
-	IDAdminMassReset        = "sspr-admin-mass-reset"
-	IDPrivilegedReset       = "sspr-privileged-reset"
+	IDFailedAttempts        = settings.IDFailedAttempts
+	IDSprayIP               = settings.IDSprayIP
+	IDNewCountry            = settings.IDNewCountry
+	IDNewASN                = settings.IDNewASN
+	IDSurgeDomain           = settings.IDSurgeDomain
+	IDSurgeGroup            = settings.IDSurgeGroup
+	IDResetThenSecInfo      = settings.IDResetThenSecInfo
+	IDAdminSecInfoThenReset = settings.IDAdminSecInfoThenReset
+	IDAdminMassReset        = settings.IDAdminMassReset
+	IDPrivilegedReset       = settings.IDPrivilegedReset
 )
+
+// Config is every rule's switch and thresholds.
+type Config = settings.Config
+
+// The settings of each kind of rule.
+type (
+	WindowRule     = settings.WindowRule
+	HistoryRule    = settings.HistoryRule
+	SurgeRule      = settings.SurgeRule
+	SequenceRule   = settings.SequenceRule
+	PrivilegedRule = settings.PrivilegedRule
+)
+
+// DefaultConfig enables every rule with the thresholds of the rule table.
+func DefaultConfig() Config { return settings.Default() }
+
+const day = settings.Day
+
+// invalid joins the problems of a config into one error.
+func invalid(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("detect config: %w", errors.Join(errs...))
+}
 
 // Severities, as event.severity and event.risk_score.
 const (

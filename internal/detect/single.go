@@ -27,7 +27,7 @@ func (r *newPlace) span(from, to time.Time) (time.Time, time.Time) {
 
 func (r *newPlace) eval(facts []fact, from, to time.Time) []Alert {
 	type seenKey struct{ user, place string }
-	lastAny := map[string]time.Time{}  // user -> latest earlier event with a place
+	lastAny := map[string]time.Time{}   // user -> latest earlier event with a place
 	lastSeen := map[seenKey]time.Time{} // (user, place) -> latest earlier event from it
 	var out []Alert
 	for i := range facts {

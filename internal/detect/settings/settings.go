@@ -1,7 +1,10 @@
-package detect
+// Package settings holds the detection rules' switches and thresholds:
+// the [detect.rules.<id>] tables of the configuration, with their defaults
+// and validation. It imports nothing of the exporter, so the configuration
+// can hold it while the engine reads the event store.
+package settings
 
 import (
-	"errors"
 	"fmt"
 	"time"
 )
@@ -69,14 +72,14 @@ var DefaultRoles = []string{
 	"Cloud Application Administrator", "Conditional Access Administrator", "Billing Administrator",
 }
 
-// DefaultConfig enables every rule with the thresholds of the rule table.
-func DefaultConfig() Config {
-	surge := SurgeRule{Enabled: true, Baseline: 28 * day, HourlyFloor: 10, DailyFloor: 30, Ratio: 3, Z: 3}
+// Default enables every rule with the thresholds of the rule table.
+func Default() Config {
+	surge := SurgeRule{Enabled: true, Baseline: 28 * Day, HourlyFloor: 10, DailyFloor: 30, Ratio: 3, Z: 3}
 	return Config{Rules: Rules{
 		FailedAttempts:        WindowRule{Enabled: true, Window: time.Hour, Threshold: 5},
 		SprayIP:               WindowRule{Enabled: true, Window: time.Hour, Threshold: 5},
-		NewCountry:            HistoryRule{Enabled: true, History: 90 * day},
-		NewASN:                HistoryRule{Enabled: true, History: 90 * day},
+		NewCountry:            HistoryRule{Enabled: true, History: 90 * Day},
+		NewASN:                HistoryRule{Enabled: true, History: 90 * Day},
 		SurgeDomain:           surge,
 		SurgeGroup:            surge,
 		ResetThenSecInfo:      SequenceRule{Enabled: true, Within: time.Hour},
@@ -86,7 +89,8 @@ func DefaultConfig() Config {
 	}}
 }
 
-const day = 24 * time.Hour
+// Day is 24 hours: windows of a day start at 00:00 UTC.
+const Day = 24 * time.Hour
 
 // Validate returns every problem, each starting with its key below the
 // section (rules.sspr-spray-ip.threshold).
@@ -109,7 +113,7 @@ func (c Config) Validate() []error {
 		}
 	}
 	surge := func(id string, r SurgeRule) {
-		if r.Baseline < day || r.Baseline%day != 0 {
+		if r.Baseline < Day || r.Baseline%Day != 0 {
 			add(id, "baseline", "must be a whole number of days, at least 24h (got %s)", r.Baseline)
 		}
 		if r.HourlyFloor < 1 {
@@ -151,10 +155,40 @@ func (c Config) Validate() []error {
 	return errs
 }
 
-// invalid joins the problems of a config into one error.
-func invalid(errs []error) error {
-	if len(errs) == 0 {
-		return nil
+// Rule ids.
+const (
+	IDFailedAttempts        = "sspr-failed-attempts"
+	IDSprayIP               = "sspr-spray-ip"
+	IDNewCountry            = "sspr-new-country"
+	IDNewASN                = "sspr-new-asn"
+	IDSurgeDomain           = "sspr-surge-domain"
+	IDSurgeGroup            = "sspr-surge-group"
+	IDResetThenSecInfo      = "sspr-reset-then-secinfo"
+	IDAdminSecInfoThenReset = "sspr-admin-secinfo-then-reset"
+	IDAdminMassReset        = "sspr-admin-mass-reset"
+	IDPrivilegedReset       = "sspr-privileged-reset"
+)
+
+// Longest is the longest span of events before a range that any enabled
+// rule reads, plus its longest window: a schedule's lookback must cover it
+// for a re-evaluation to find what an earlier one raised.
+func (c Config) Longest() time.Duration {
+	var d time.Duration
+	r := c.Rules
+	for _, w := range []WindowRule{r.FailedAttempts, r.SprayIP, r.AdminMassReset} {
+		if w.Enabled {
+			d = max(d, w.Window)
+		}
 	}
-	return fmt.Errorf("detect config: %w", errors.Join(errs...))
+	for _, s := range []SurgeRule{r.SurgeDomain, r.SurgeGroup} {
+		if s.Enabled {
+			d = max(d, Day)
+		}
+	}
+	for _, s := range []SequenceRule{r.ResetThenSecInfo, r.AdminSecInfoThenReset} {
+		if s.Enabled {
+			d = max(d, s.Within)
+		}
+	}
+	return d
 }
