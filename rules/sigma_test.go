@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/detect"
-	"github.com/sspr-exporter/sspr-exporter/internal/eventstore"
 	"github.com/sspr-exporter/sspr-exporter/internal/gen/scenario"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/bulk/bulktest"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
@@ -257,26 +256,7 @@ func engineSet(alerts []detect.Alert, id string) map[string]bool {
 
 func engineAlerts(t *testing.T, s *scenario.Stream) []detect.Alert {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "month.ndjson")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WriteECS(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := eventstore.NewFiles(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := detect.NewEngine(detect.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	alerts, err := e.Evaluate(context.Background(), r, s.From, s.To)
+	alerts, _, err := scenario.Detect(context.Background(), s, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,46 +2,19 @@ package scenario_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/detect"
-	"github.com/sspr-exporter/sspr-exporter/internal/eventstore"
 	"github.com/sspr-exporter/sspr-exporter/internal/gen/scenario"
 )
 
-// evaluate writes the stream as the file output would, reads it back
-// through eventstore and runs the built-in engine over its whole span.
+// evaluate runs the built-in engine over the stream.
 func evaluate(t *testing.T, s *scenario.Stream) ([]detect.Alert, []string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "sspr.ndjson")
-	f, err := os.Create(path)
+	alerts, rules, err := scenario.Detect(context.Background(), s, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
-	}
-	if err := s.WriteECS(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := eventstore.NewFiles(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := detect.NewEngine(detect.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	alerts, err := e.Evaluate(context.Background(), r, s.From, s.To)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rules []string
-	for _, ri := range e.Rules() {
-		rules = append(rules, ri.ID)
 	}
 	return alerts, rules
 }

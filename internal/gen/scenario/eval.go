@@ -1,14 +1,54 @@
 package scenario
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/detect"
+	"github.com/sspr-exporter/sspr-exporter/internal/eventstore"
 )
+
+// Detect writes the stream into dir as the file output would, reads it
+// back through eventstore and runs the built-in engine with its default
+// configuration over the stream's whole span. It returns the alerts and
+// the ids of the rules evaluated.
+func Detect(ctx context.Context, s *Stream, dir string) ([]detect.Alert, []string, error) {
+	path := filepath.Join(dir, "sspr.ndjson")
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.WriteECS(f); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, nil, err
+	}
+	r, err := eventstore.NewFiles(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := detect.NewEngine(detect.DefaultConfig())
+	if err != nil {
+		return nil, nil, err
+	}
+	alerts, err := e.Evaluate(ctx, r, s.From, s.To)
+	if err != nil {
+		return nil, nil, fmt.Errorf("scenario: evaluate: %w", err)
+	}
+	var rules []string
+	for _, ri := range e.Rules() {
+		rules = append(rules, ri.ID)
+	}
+	return alerts, rules, nil
+}
 
 // Score is how one rule did on a stream.
 type Score struct {

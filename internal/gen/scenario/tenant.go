@@ -10,6 +10,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+
+	"github.com/sspr-exporter/sspr-exporter/internal/gen"
 )
 
 // network is an autonomous system addresses are drawn from.
@@ -214,16 +216,4 @@ func title(s string) string {
 	return string(s[0]-'a'+'A') + s[1:]
 }
 
-func uuid(rng *rand.Rand) string {
-	const hex = "0123456789abcdef"
-	var u [36]byte
-	for i := range u {
-		switch i {
-		case 8, 13, 18, 23:
-			u[i] = '-'
-		default:
-			u[i] = hex[rng.IntN(16)]
-		}
-	}
-	return string(u[:])
-}
+func uuid(rng *rand.Rand) string { return gen.UUID(rng) }
