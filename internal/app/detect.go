@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/eventstore"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/elasticsearch"
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/kafka"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/opensearch"
 	"github.com/sspr-exporter/sspr-exporter/internal/telemetry"
 )
@@ -157,8 +159,31 @@ func alertIndex(cfg config.Config) (*alertindex.Index, string, error) {
 	return nil, "", errors.New("detect.output.index: needs [output.elasticsearch] or [output.opensearch] enabled")
 }
 
-// setupAlertIndex installs the alerts index templates when the config
-// writes alerts to an index, and says what it did.
+// setupDetect installs what [detect.output] needs: the alerts index
+// templates, the alerts topic. It reports what it did to report.
+func setupDetect(ctx context.Context, cfg config.Config, logger *slog.Logger, report io.Writer) (did bool, err error) {
+	o := cfg.Detect.Output
+	if o.Index {
+		what, err := setupAlertIndex(ctx, cfg, logger)
+		if err != nil {
+			return false, err
+		}
+		fmt.Fprintf(report, "detect: %s\n", what)
+		did = true
+	}
+	if o.KafkaTopic != "" {
+		kc := cfg.Output.Kafka.Config
+		kc.Topic = o.KafkaTopic
+		if err := kafka.Setup(ctx, kc, logger); err != nil {
+			return false, fmt.Errorf("detect.output.kafka_topic setup: %w", err)
+		}
+		fmt.Fprintf(report, "detect: alerts topic %s ready\n", o.KafkaTopic)
+		did = true
+	}
+	return did, nil
+}
+
+// setupAlertIndex installs the alerts index templates and says what it did.
 func setupAlertIndex(ctx context.Context, cfg config.Config, logger *slog.Logger) (string, error) {
 	ix, name, err := alertIndex(cfg)
 	if err != nil {

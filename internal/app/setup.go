@@ -52,12 +52,9 @@ func Setup(ctx context.Context, cfg config.Config, logger *slog.Logger, report i
 		fmt.Fprintf(report, "%s: %s\n", o.name, what)
 		did = true
 	}
-	if cfg.Detect.Output.Index {
-		what, err := setupAlertIndex(ctx, cfg, logger.With("component", "detect"))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(report, "detect: %s\n", what)
+	if d, err := setupDetect(ctx, cfg, logger.With("component", "detect"), report); err != nil {
+		return err
+	} else if d {
 		did = true
 	}
 	if !did {

@@ -87,6 +87,9 @@ func (c Config) detectChecks() []error {
 	if o.KafkaTopic != "" && !c.Output.Kafka.Enabled {
 		errs = append(errs, errors.New("detect.output.kafka_topic: needs [output.kafka] enabled, whose connection it uses"))
 	}
+	if c.Detect.Enabled && !c.Output.Elasticsearch.Enabled && !c.Output.OpenSearch.Enabled {
+		errs = append(errs, errors.New("detect.enabled: run reads the rules' events from [output.elasticsearch] or [output.opensearch], and neither is enabled (use the detect command with --input for files)"))
+	}
 	if c.Detect.Enabled && !o.Index && o.KafkaTopic == "" && o.File == "" && o.Webhook.URL == "" {
 		errs = append(errs, errors.New("detect.output: enabled detection needs an output: index, kafka_topic, file or webhook.url"))
 	}

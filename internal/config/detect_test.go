@@ -36,7 +36,7 @@ func TestDetectSection(t *testing.T) {
 			want: []string{"detect.rules.sspr-spray-ip.threshold: ", "detect.rules.sspr-surge-domain.baseline: ", "detect.output.webhook.url: "}},
 		{name: "index needs a search output", toml: "[detect.output]\nindex = true\n", want: []string{"detect.output.index: needs [output.elasticsearch]"}},
 		{name: "kafka topic needs the kafka output", toml: "[detect.output]\nkafka_topic = \"alerts\"\n", want: []string{"detect.output.kafka_topic: needs [output.kafka]"}},
-		{name: "enabled needs an output", toml: "[detect]\nenabled = true\n", want: []string{"detect.output: enabled detection needs an output"}},
+		{name: "enabled needs an output and a search output to read", toml: "[detect]\nenabled = true\n", want: []string{"detect.output: enabled detection needs an output", "detect.enabled: run reads"}},
 		{name: "lookback shorter than the longest window", toml: "[detect]\nlookback = \"2h\"\n", want: []string{"detect.lookback: must cover"}},
 		{name: "a bad index prefix", toml: "[output.elasticsearch]\nenabled = true\n[detect.output]\nindex = true\nindex_prefix = \"Bad Prefix\"\n", want: []string{"detect.output.index_prefix: "}},
 	}
