@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"os"
 
+	"strings"
+
 	"github.com/sspr-exporter/sspr-exporter/internal/gen"
+	"github.com/sspr-exporter/sspr-exporter/internal/gen/scenario"
 )
 
 func main() {
@@ -19,7 +22,19 @@ func main() {
 	seed := flag.Uint64("seed", 1, "random seed (same seed, same stream)")
 	poison := flag.Int("poison-every", 0, "cut every Nth body short, as a truncated upload (0 = none, else at least 2); the stats count the good bodies only")
 	out := flag.String("o", "-", "output file ('-' = stdout)")
+	scn := flag.String("scenario", "", "write a labelled detection scenario instead: "+strings.Join(scenario.Names(), ", "))
+	days := flag.Int("days", 0, "scenario: days of traffic (0 = 28, 30 for month)")
+	users := flag.Int("users", 0, "scenario: accounts of the tenant (0 = 3000)")
+	labels := flag.String("labels", "", "scenario: write the injected attacks' labels (JSON) to this file")
+	format := flag.String("format", "ecs", "scenario: ecs (documents as the file output writes them) or entra (the raw audit records)")
 	flag.Parse()
+	if *scn != "" {
+		if err := writeScenario(*out, *labels, *format, scenario.Options{Scenario: *scn, Days: *days, Users: *users, Seed: *seed}); err != nil {
+			fmt.Fprintln(os.Stderr, "sspr-gen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *poison == 1 {
 		fmt.Fprintln(os.Stderr, "sspr-gen: -poison-every must be 0 or at least 2 (1 would cut every body)")
 		os.Exit(2)

@@ -263,9 +263,14 @@ func Run(ctx context.Context, args []string, std Std) error {
 	if err != nil {
 		return err
 	}
+	stopDetection, err := startDetection(ctx, cfg, std, logger, p.tel)
+	if err != nil {
+		_ = ex.Close(context.WithoutCancel(ctx))
+		return err
+	}
 	logger.Info("exporter started", "input", cfg.Input.Type)
 	runErr := ex.Run(ctx)
-	closeErr := ex.Close(context.WithoutCancel(ctx))
+	closeErr := errors.Join(stopDetection(context.WithoutCancel(ctx)), ex.Close(context.WithoutCancel(ctx)))
 	sum := ex.Pipeline.Summary()
 	logger.Info("exporter stopped", "records", sum.Records, "sspr", sum.SSPR, "dropped", sum.Dropped, "dead_lettered", sum.DeadLettered)
 	var undelivered *pipeline.UndeliveredError

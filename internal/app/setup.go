@@ -52,6 +52,11 @@ func Setup(ctx context.Context, cfg config.Config, logger *slog.Logger, report i
 		fmt.Fprintf(report, "%s: %s\n", o.name, what)
 		did = true
 	}
+	if d, err := setupDetect(ctx, cfg, logger.With("component", "detect"), report); err != nil {
+		return err
+	} else if d {
+		did = true
+	}
 	if !did {
 		fmt.Fprintf(report, "nothing to set up: none of %s is enabled\n", andList(able))
 	}

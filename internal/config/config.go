@@ -62,6 +62,7 @@ type Config struct {
 	Log        Log              `toml:"log"`
 	Telemetry  telemetry.Config `toml:"telemetry"`
 	Backfill   Backfill         `toml:"backfill"`
+	Detect     Detect           `toml:"detect"`
 
 	// UnknownEnv lists SSPR_* environment variables that name no key, for
 	// the caller to warn about; they are not errors because the environment
@@ -250,6 +251,7 @@ func Default() Config {
 		Log:        Log{Level: "info", Format: "auto"},
 		Telemetry:  telemetry.DefaultConfig(),
 		Backfill:   Backfill{Graph: graphaudit.DefaultConfig(), Blob: archive.DefaultConfig()},
+		Detect:     DefaultDetect(),
 	}
 }
 
@@ -273,7 +275,7 @@ func (c Config) Validate() []error {
 }
 
 func (c Config) crossChecks() []error {
-	var errs []error
+	errs := c.detectChecks()
 	if !c.Output.enabled() {
 		errs = append(errs, errors.New("output: at least one output must be enabled"))
 	}

@@ -141,6 +141,7 @@ func TestLoadFile(t *testing.T) {
 		Telemetry:  def.Telemetry,
 		Enrich:     def.Enrich,
 		Backfill:   def.Backfill,
+		Detect:     def.Detect,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
@@ -499,6 +500,11 @@ func sampleEnv(t *testing.T, k keyInfo, def reflect.Value, i int) (string, any) 
 	case "secret":
 		s := fmt.Sprintf("s3cret-%d", i)
 		return s, secret.New(s)
+	case "float64":
+		f := def.Float() + 0.5
+		return strconv.FormatFloat(f, 'g', -1, 64), f
+	case "map[string]string":
+		return fmt.Sprintf(`{X-Key = "v-%d"}`, i), map[string]string{"X-Key": fmt.Sprintf("v-%d", i)}
 	}
 	t.Fatalf("%s: no sample for type %s; extend the test", k.Path, k.Type)
 	return "", nil

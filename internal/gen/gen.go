@@ -122,6 +122,10 @@ func Write(w io.Writer, o Options, collectIDs bool) (Stats, error) {
 	return st, bw.Flush()
 }
 
+// UUID returns a random version-less UUID-shaped string drawn from rng, so
+// that a seed gives the same ids.
+func UUID(rng *rand.Rand) string { return uuid(rng) }
+
 func uuid(rng *rand.Rand) string {
 	const hex = "0123456789abcdef"
 	var u [36]byte
