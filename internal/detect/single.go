@@ -97,8 +97,10 @@ func surge(id string, s SurgeRule, field string, keys func(f *fact) []string) ru
 	return &surgeRule{ruleID: id, s: s, field: field, keys: keys}
 }
 
-// bucket is one bucket size with its floor and the anchor suffix that
-// keeps a 1h and a 1d alert starting at midnight apart.
+// bucket is one bucket size with its floor and the anchor suffix. The
+// surge rules' anchor is the bucket start followed by its ISO 8601
+// length (2026-11-02T00:00:00Z/PT1H, /P1D): the start alone would give
+// the hour and the day that both start at midnight the same id.
 type bucket struct {
 	size   time.Duration
 	floor  int
