@@ -26,6 +26,12 @@ type fact struct {
 	groups            []string
 	privileged        bool
 	tenant            string
+	// flow is the reset attempt the event belongs to: entra.sspr.flow.id,
+	// else the correlation id.
+	flow string
+	// byOther: an admin or an application acted on the account
+	// (entra.sspr.initiator), so the event's place is theirs, not the user's.
+	byOther bool
 }
 
 func (e *Engine) fact(ev *ecs.Event) fact {
@@ -33,6 +39,14 @@ func (e *Engine) fact(ev *ecs.Event) fact {
 		id: ev.Event.ID, t: ev.Time.UTC(), action: ev.Event.Action, outcome: ev.Event.Outcome,
 		ip: ev.Source.IP, country: ev.Source.Geo.CountryISOCode,
 		domain: eventstore.Domain(ev), tenant: ev.Cloud.Account.ID,
+		flow: ev.Entra.SSPR.Flow.ID,
+	}
+	if f.flow == "" {
+		f.flow = ev.Azure.CorrelationID
+	}
+	switch ev.Entra.SSPR.Initiator {
+	case "admin", "app":
+		f.byOther = true
 	}
 	if f.t.IsZero() {
 		f.t, _ = time.Parse(time.RFC3339Nano, ev.Timestamp)

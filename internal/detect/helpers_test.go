@@ -63,7 +63,11 @@ func ip(v string) func(*ecs.Event) { return func(e *ecs.Event) { e.Source.IP = v
 func country(v string) func(*ecs.Event) {
 	return func(e *ecs.Event) { e.Source.Geo.CountryISOCode = v }
 }
-func asn(n int64) func(*ecs.Event)     { return func(e *ecs.Event) { e.Source.AS.Number = n } }
+func asn(n int64) func(*ecs.Event)   { return func(e *ecs.Event) { e.Source.AS.Number = n } }
+func flow(v string) func(*ecs.Event) { return func(e *ecs.Event) { e.Entra.SSPR.Flow.ID = v } }
+func initiator(v string) func(*ecs.Event) {
+	return func(e *ecs.Event) { e.Entra.SSPR.Initiator = v }
+}
 func domain(v string) func(*ecs.Event) { return func(e *ecs.Event) { e.User.Target.Domain = v } }
 func groups(v ...string) func(*ecs.Event) {
 	return func(e *ecs.Event) { e.User.Target.Group.Name = v }

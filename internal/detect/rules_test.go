@@ -145,6 +145,25 @@ func TestNewCountry(t *testing.T) {
 		{name: "reset before from is not raised", from: t0, to: t0.Add(time.Hour), docs: []ecs.Event{
 			ev("h1", at(-2*time.Hour), "password-reset", "success", u, country("DE")),
 			ev("r1", at(-time.Minute), "password-reset", "success", u, country("BR"))}},
+		{name: "the reset's own flow steps from the new country do not make it known", docs: []ecs.Event{
+			ev("h1", at(-48*time.Hour), "password-reset-progress", "success", u, country("DE"), flow("f0")),
+			ev("s1", at(-2*time.Minute), "password-reset-progress", "success", u, country("BR"), flow("f1")),
+			ev("s2", at(-time.Minute), "password-reset-progress", "success", u, country("BR"), flow("f1")),
+			ev("r1", at(time.Minute), "password-reset", "success", u, country("BR"), flow("f1"))}, want: []string{u + "@1"}},
+		{name: "a flow's own steps are not the history it needs", docs: []ecs.Event{
+			ev("s1", at(-time.Minute), "password-reset-progress", "success", u, country("DE"), flow("f1")),
+			ev("r1", at(time.Minute), "password-reset", "success", u, country("BR"), flow("f1"))}},
+		{name: "an admin's action on the account is not where the user has been", docs: []ecs.Event{
+			ev("a1", at(-48*time.Hour), "password-reset-by-admin", "success", u, country("GB"), initiator("admin"), admin("helpdesk@x.example")),
+			ev("r1", at(time.Minute), "password-reset", "success", u, country("BR"), initiator("user"))}},
+		{name: "only the admin's place in the history: the user's own place is still new", docs: []ecs.Event{
+			ev("h1", at(-72*time.Hour), "security-info-reviewed", "success", u, country("DE"), initiator("user")),
+			ev("a1", at(-48*time.Hour), "admin-security-info-registered", "success", u, country("BR"), initiator("admin"), admin("helpdesk@x.example")),
+			ev("r1", at(time.Minute), "password-reset", "success", u, country("BR"), initiator("user"))}, want: []string{u + "@1"}},
+		{name: "an earlier flow from the country makes it known", docs: []ecs.Event{
+			ev("h1", at(-48*time.Hour), "password-reset", "success", u, country("DE"), flow("f0")),
+			ev("s0", at(-time.Hour), "password-reset-progress", "success", u, country("BR"), flow("f9")),
+			ev("r1", at(time.Minute), "password-reset", "success", u, country("BR"), flow("f1"))}},
 		{name: "second reset from the new country is known", docs: []ecs.Event{
 			ev("h1", at(-time.Hour), "password-reset", "success", u, country("DE")),
 			ev("r1", at(time.Minute), "password-reset", "success", u, country("BR")),

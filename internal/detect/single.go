@@ -8,6 +8,11 @@ import (
 // newPlace raises a successful reset from a place (country, AS) none of
 // the user's earlier events in the history came from; a user with no
 // earlier event carrying such a place in the history raises nothing.
+// Events of the reset's own flow are not history: a reset's progress steps
+// come from wherever the reset comes from, so counting them would make
+// every place known by the time the reset is logged. Nor are the events an
+// admin or an application initiated on the account: their place is the
+// help desk's, not the user's.
 type newPlace struct {
 	ruleID string
 	h      HistoryRule
@@ -26,9 +31,7 @@ func (r *newPlace) span(from, to time.Time) (time.Time, time.Time) {
 }
 
 func (r *newPlace) eval(facts []fact, from, to time.Time) []Alert {
-	type seenKey struct{ user, place string }
-	lastAny := map[string]time.Time{}   // user -> latest earlier event with a place
-	lastSeen := map[seenKey]time.Time{} // (user, place) -> latest earlier event from it
+	earlier := map[string][]int{} // user -> indices of their events with a place, in order
 	var out []Alert
 	for i := range facts {
 		f := &facts[i]
@@ -36,24 +39,40 @@ func (r *newPlace) eval(facts []fact, from, to time.Time) []Alert {
 		if f.user == "" || p == "" {
 			continue
 		}
-		if f.reset() && in(f.t, from, to) {
-			// Earlier events count from t - history on: a history
-			// event exactly at the edge is still in the history.
-			edge := f.t.Add(-r.h.History)
-			last, any := lastAny[f.user]
-			seen, ok := lastSeen[seenKey{f.user, p}]
-			if any && !last.Before(edge) && (!ok || seen.Before(edge)) {
-				out = append(out, Alert{
-					ID: AlertID(r.ruleID, f.user, f.id), RuleID: r.ruleID, Key: f.user, KeyField: f.userField,
-					Start: f.t, End: f.t, Time: f.t, Count: 1,
-					Evidence: []string{f.id}, Users: []string{f.user}, IPs: []string{f.ip}, Tenants: []string{f.tenant},
-				})
-			}
+		if f.reset() && in(f.t, from, to) && r.novel(facts, earlier[f.user], f, p) {
+			out = append(out, Alert{
+				ID: AlertID(r.ruleID, f.user, f.id), RuleID: r.ruleID, Key: f.user, KeyField: f.userField,
+				Start: f.t, End: f.t, Time: f.t, Count: 1,
+				Evidence: []string{f.id}, Users: []string{f.user}, IPs: []string{f.ip}, Tenants: []string{f.tenant},
+			})
 		}
-		lastAny[f.user] = f.t
-		lastSeen[seenKey{f.user, p}] = f.t
+		if !f.byOther {
+			earlier[f.user] = append(earlier[f.user], i)
+		}
 	}
 	return out
+}
+
+// novel reports whether the user's earlier events of other flows within
+// the history (an event exactly at its edge included) have a place and
+// none of them is p.
+func (r *newPlace) novel(facts []fact, earlier []int, f *fact, p string) bool {
+	edge := f.t.Add(-r.h.History)
+	known := false
+	for j := len(earlier) - 1; j >= 0; j-- {
+		g := &facts[earlier[j]]
+		if g.t.Before(edge) {
+			break
+		}
+		if f.flow != "" && g.flow == f.flow {
+			continue
+		}
+		if r.place(g) == p {
+			return false
+		}
+		known = true
+	}
+	return known
 }
 
 // privilegedReset raises every successful reset, self-service or by an

@@ -267,11 +267,12 @@ func (g *builder) plainUser() *person { return g.t.plain[g.rng.IntN(len(g.t.plai
 
 // benign writes the normal traffic of every day.
 func (g *builder) benign() {
-	// Travellers visit their second country in the first days, so that a
-	// later reset from there is not new.
+	// Travellers are seen at home and then in their second country in the
+	// first days, so that a later reset from either is not new.
 	for _, p := range g.t.users {
 		if p.travel != nil {
 			at := g.daytime(g.rng.IntN(3))
+			g.add(record{at: at.Add(-time.Hour), activity: actReviewed, service: svcAuth, success: true, reason: "User reviewed security info", corr: g.corr(), target: p, from: p.home})
 			g.add(record{at: at, activity: actReviewed, service: svcAuth, success: true, reason: "User reviewed security info", corr: g.corr(), target: p, from: *p.travel})
 		}
 	}
@@ -452,18 +453,18 @@ func (g *builder) inject(a string, d, inst int) error {
 		}
 		g.label(a, inst, "sspr-spray-ip", pl.ip, hour, hour.Add(time.Hour), true, ids...)
 	case "new-country", "new-asn":
-		// A reset from where the user has never been: a new country (and
-		// so a new network), or a new network of the home country. The
-		// reset is logged without progress steps of its own, which would
-		// otherwise be earlier events from the same place.
+		// A whole reset flow from where the user has never been: a new
+		// country (and so a new network), or a new network of the home
+		// country. Its progress steps come from the same place, as an
+		// attacker's would.
 		p, pl := g.novel(at, a == "new-country")
 		// The victim's own earlier traffic, so that the history has its home.
 		g.add(record{at: at.Add(-72 * time.Hour), activity: actReviewed, service: svcAuth, success: true, reason: "User reviewed security info", corr: g.corr(), target: p, from: p.home})
-		id := g.add(record{at: at, activity: actReset, success: true, reason: "User successfully reset password", corr: g.corr(), target: p, from: pl})
+		ids, end := g.flow(p, pl, at, true)
 		if a == "new-country" {
-			g.label(a, inst, "sspr-new-country", p.upn, at, at, false, id)
+			g.label(a, inst, "sspr-new-country", p.upn, end, end, false, ids[0])
 		}
-		g.label(a, inst, "sspr-new-asn", p.upn, at, at, false, id)
+		g.label(a, inst, "sspr-new-asn", p.upn, end, end, false, ids[0])
 	case "surge-domain":
 		return g.surge(a, inst, day, true)
 	case "surge-group":
