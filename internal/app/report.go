@@ -42,7 +42,7 @@ func (l *listFlag) Set(v string) error {
 
 // reportFlags are the command line of report.
 type reportFlags struct {
-	config, since, from, to, format, output string
+	config, since, from, to, format, output           string
 	inputs, tenants, domains, groups, users, outcomes listFlag
 }
 
