@@ -88,6 +88,9 @@ func Report(ctx context.Context, args []string, std Std) error {
 	if f.config != "" && len(f.inputs) > 0 {
 		return &UsageError{errors.New("give either --config (read the search output) or --input (read files), not both")}
 	}
+	if len(f.inputs) == 0 && configPath(f.config) == "" {
+		return &UsageError{eventstore.ErrNoStore}
+	}
 	cfg, err := loadConfig(f.config, len(f.inputs) > 0)
 	if err != nil {
 		return err

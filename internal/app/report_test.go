@@ -54,7 +54,7 @@ func TestReportCommand(t *testing.T) {
 		{"since and from", []string{"resets", "--input", in, "--since", "7d", "--from", "2026-03-01"}, true, []string{"either --since or --from"}},
 		{"bad since", []string{"resets", "--input", in, "--since", "soon"}, true, []string{"--since"}},
 		{"empty period", []string{"resets", "--input", in, "--from", "2026-03-02", "--to", "2026-03-01"}, true, []string{"is empty"}},
-		{"no store", []string{"resets"}, true, []string{"--config FILE is required"}},
+		{"no store", []string{"resets"}, true, []string{"--input FILE", "[output.elasticsearch]"}},
 		{"missing input", []string{"resets", "--input", filepath.Join(dir, "missing.ndjson")}, true, []string{"missing.ndjson"}},
 		{"stray arguments", []string{"resets", "extra"}, true, []string{"unexpected arguments"}},
 	}
