@@ -84,15 +84,7 @@ func (s *Search) Scan(ctx context.Context, q Query, fn func(*ecs.Event) error) (
 		groupMS int64
 	)
 	flush := func() error {
-		slices.SortFunc(group, func(a, b *ecs.Event) int {
-			switch {
-			case Less(a, b):
-				return -1
-			case Less(b, a):
-				return 1
-			}
-			return 0
-		})
+		slices.SortFunc(group, Compare)
 		for i, e := range group {
 			// A document stored twice (in two indices) is handed out once.
 			if i > 0 && e.Event.ID == group[i-1].Event.ID && e.Time.Equal(group[i-1].Time) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -249,11 +250,7 @@ func generate(t *testing.T, r eventstore.Reader, spec report.Spec) ([]byte, repo
 }
 
 func sortEvents(docs []ecs.Event) {
-	for i := 1; i < len(docs); i++ {
-		for j := i; j > 0 && eventstore.Less(&docs[j], &docs[j-1]); j-- {
-			docs[j], docs[j-1] = docs[j-1], docs[j]
-		}
-	}
+	slices.SortFunc(docs, func(a, b ecs.Event) int { return eventstore.Compare(&a, &b) })
 }
 
 // TestStoreErrors checks what a store that is not there, or an index
