@@ -1,13 +1,19 @@
 package eventstore
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/config"
+	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
+	"github.com/sspr-exporter/sspr-exporter/internal/sink/bulk"
 )
 
 // TestSearchQuery checks the store query of each filter: case-insensitive
@@ -85,5 +91,68 @@ func TestOpen(t *testing.T) {
 	}
 	if r, err := Open(cfg, []string{"eventstore_test.go"}); err != nil || r.Describe().Kind != "files" {
 		t.Errorf("inputs: %v %v", r, err)
+	}
+}
+
+// fakeStore answers a Search as a node does, from pages prepared in the
+// node's order (by millisecond, not by the full time), and records the
+// requests.
+type fakeStore struct {
+	pages    [][]string // _source of each hit, per page
+	requests []string
+	next     int
+}
+
+func (f *fakeStore) Do(_ context.Context, r bulk.Request) (*http.Response, error) {
+	f.requests = append(f.requests, r.Method+" "+r.Path)
+	body := `{}`
+	switch {
+	case strings.Contains(r.Path, "/_pit?"):
+		body = `{"id":"pit-1"}`
+	case r.Path == "/_search":
+		var hits []string
+		if f.next < len(f.pages) {
+			for i, src := range f.pages[f.next] {
+				hits = append(hits, fmt.Sprintf(`{"_id":"%d","_source":%s,"sort":[%d]}`, i, src, i))
+			}
+		}
+		f.next++
+		body = `{"pit_id":"pit-2","hits":{"hits":[` + strings.Join(hits, ",") + `]}}`
+	}
+	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body))}, nil
+}
+
+func (f *fakeStore) CloseIdleConnections() {}
+
+// TestSearchScanOrder checks that Scan puts the documents of one
+// millisecond in the order of Match's definition (full time, then id),
+// hands a document stored twice out once, pages on with search_after,
+// and closes the point in time it opened.
+func TestSearchScanOrder(t *testing.T) {
+	src := func(id, ts string) string {
+		return fmt.Sprintf(`{"@timestamp":%q,"event":{"id":%q,"action":"password-reset","outcome":"success"}}`, ts, id)
+	}
+	f := &fakeStore{pages: [][]string{
+		{src("c", "2026-11-02T08:00:00.0019Z"), src("b", "2026-11-02T08:00:00.0011Z")},
+		{src("a", "2026-11-02T08:00:00.0011Z"), src("a", "2026-11-02T08:00:00.0011Z")},
+		{src("d", "2026-11-02T08:00:00.0021Z")},
+	}}
+	s := NewSearch(KindElasticsearch, f, "http://node:9200", "entra-sspr-*", secret.NewRedactor())
+	s.PageSize = 2
+	var got []string
+	err := s.Scan(context.Background(), Query{To: time.Date(2026, 11, 2, 8, 0, 0, 2_000_000, time.UTC)}, func(e *ecs.Event) error {
+		got = append(got, e.Event.ID)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// d is past To, which the store's millisecond bound lets through.
+	if strings.Join(got, ",") != "a,b,c" {
+		t.Errorf("order %v, want a,b,c", got)
+	}
+	want := []string{"POST /entra-sspr-%2A/_pit?keep_alive=120s", "POST /_search", "POST /_search", "POST /_search", "DELETE /_pit"}
+	if strings.Join(f.requests, "|") != strings.Join(want, "|") {
+		t.Errorf("requests %q, want %q", f.requests, want)
 	}
 }
