@@ -13,10 +13,11 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/report"
+	"github.com/sspr-exporter/sspr-exporter/internal/testserver/searchnode"
 )
 
 // chromium returns the browser's path, skipping t when there is none
-// (failing it under SSPR_REQUIRE_SERVERS=1).
+// (failing it where servers are required: SSPR_REQUIRE_SERVERS=1, CI).
 func chromium(t *testing.T) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser"} {
@@ -24,7 +25,7 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Getenv("SSPR_REQUIRE_SERVERS") == "1" {
+	if searchnode.Required() {
 		t.Fatal("chromium is not installed: run scripts/deps/chromium.sh")
 	}
 	t.Skip("chromium is not installed (scripts/deps/chromium.sh installs it)")
