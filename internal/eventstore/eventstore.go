@@ -122,3 +122,14 @@ func Less(a, b *ecs.Event) bool {
 	}
 	return a.Event.ID < b.Event.ID
 }
+
+// Compare is Less as a comparison for slices.SortFunc.
+func Compare(a, b *ecs.Event) int {
+	switch {
+	case Less(a, b):
+		return -1
+	case Less(b, a):
+		return 1
+	}
+	return 0
+}

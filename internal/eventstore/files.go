@@ -50,15 +50,7 @@ func (r *Files) Scan(ctx context.Context, q Query, fn func(*ecs.Event) error) er
 			return err
 		}
 	}
-	slices.SortFunc(docs, func(a, b *ecs.Event) int {
-		switch {
-		case Less(a, b):
-			return -1
-		case Less(b, a):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(docs, Compare)
 	for _, e := range docs {
 		if err := fn(e); err != nil {
 			return err

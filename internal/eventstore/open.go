@@ -26,7 +26,7 @@ func Open(cfg config.Config, inputs []string) (Reader, error) {
 		if err != nil {
 			return nil, secret.RedactError(err)
 		}
-		addr := strings.Join(o.Addresses, ",")
+		addr := joinAddresses(o.Addresses)
 		if o.CloudID != "" {
 			name, _, _ := strings.Cut(o.CloudID, ":")
 			addr = "cloud:" + name
@@ -42,7 +42,16 @@ func Open(cfg config.Config, inputs []string) (Reader, error) {
 		}
 		r := secret.NewRedactor(o.Password.Reveal(), o.BearerToken.Reveal())
 		r.AddBasic(o.Username, o.Password.Reveal())
-		return NewSearch(KindOpenSearch, c, strings.Join(o.Addresses, ","), o.Index.Prefix+"-*", r), nil
+		return NewSearch(KindOpenSearch, c, joinAddresses(o.Addresses), o.Index.Prefix+"-*", r), nil
 	}
 	return nil, ErrNoStore
+}
+
+// joinAddresses lists the node URLs, each without credentials.
+func joinAddresses(urls []string) string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = stripCredentials(u)
+	}
+	return strings.Join(out, ",")
 }

@@ -43,7 +43,7 @@ type Search struct {
 // kind being KindElasticsearch or KindOpenSearch; address names the store
 // in manifests and errors, redact removes credentials from errors.
 func NewSearch(kind string, client bulk.Client, address, index string, redact *secret.Redactor) *Search {
-	return &Search{kind: kind, client: client, address: stripCredentials(address), index: index, redact: redact, PageSize: 2000, KeepAlive: 2 * time.Minute}
+	return &Search{kind: kind, client: client, address: stripCredentials(address), index: index, redact: redact, PageSize: 2500, KeepAlive: 2 * time.Minute}
 }
 
 // Describe names the store and the index pattern.
@@ -76,42 +76,44 @@ func (s *Search) Scan(ctx context.Context, q Query, fn func(*ecs.Event) error) (
 	body := map[string]any{
 		"size":             s.PageSize,
 		"query":            searchQuery(q),
-		"sort":             []any{map[string]any{"@timestamp": map[string]any{"order": "asc"}}, map[string]any{"event.id": map[string]any{"order": "asc"}}},
+		"sort":             s.sort(),
 		"track_total_hits": false,
 	}
 	var (
 		group   []*ecs.Event // the documents of the current millisecond
 		groupMS int64
-		lastID  string
 	)
 	flush := func() error {
-		slices.SortFunc(group, func(a, b *ecs.Event) int {
-			switch {
-			case Less(a, b):
-				return -1
-			case Less(b, a):
-				return 1
+		slices.SortFunc(group, Compare)
+		for i, e := range group {
+			// A document stored twice (in two indices) is handed out once.
+			if i > 0 && e.Event.ID == group[i-1].Event.ID && e.Time.Equal(group[i-1].Time) {
+				continue
 			}
-			return 0
-		})
-		for _, e := range group {
 			if err := fn(e); err != nil {
 				return err
 			}
 		}
+		clear(group)
 		group = group[:0]
 		return nil
 	}
-	for {
-		body["pit"] = map[string]any{"id": pit, "keep_alive": keepAlive(s.KeepAlive)}
-		page, err := s.search(ctx, body)
-		if err != nil {
-			return err
+	// The next page is fetched while this one is decoded and handed out:
+	// the store and the decoding each take about half the time.
+	fctx, stop := context.WithCancel(ctx)
+	pages := make(chan *page, 1)
+	fetched := make(chan error, 1)
+	go func() {
+		defer close(pages)
+		fetched <- s.fetch(fctx, body, &pit, pages)
+	}()
+	defer func() {
+		stop()
+		for range pages {
 		}
-		if page.PitID != "" {
-			pit = page.PitID
-		}
-		for _, h := range page.Hits.Hits {
+	}()
+	for p := range pages {
+		for _, h := range p.Hits.Hits {
 			e := new(ecs.Event)
 			if err := json.Unmarshal(h.Source, e); err != nil {
 				return fmt.Errorf("%s %s: document %s: %w", s.kind, s.address, h.ID, err)
@@ -121,12 +123,6 @@ func (s *Search) Scan(ctx context.Context, q Query, fn func(*ecs.Event) error) (
 				return fmt.Errorf("%s %s: document %s: @timestamp: %w", s.kind, s.address, h.ID, err)
 			}
 			e.Time = t
-			// Documents sort by millisecond then id, so a document stored
-			// twice (in two indices) comes twice in a row.
-			if e.Event.ID == lastID && len(group) > 0 && group[len(group)-1].Time.Equal(t) {
-				continue
-			}
-			lastID = e.Event.ID
 			if ms := t.UnixMilli(); ms != groupMS {
 				if err := flush(); err != nil {
 					return err
@@ -137,10 +133,34 @@ func (s *Search) Scan(ctx context.Context, q Query, fn func(*ecs.Event) error) (
 				group = append(group, e)
 			}
 		}
-		if len(page.Hits.Hits) < s.PageSize {
-			return flush()
+	}
+	if err := <-fetched; err != nil {
+		return err
+	}
+	return flush()
+}
+
+// fetch sends the pages of a scan to pages in order until the last (one
+// shorter than PageSize), keeping *pit the newest point-in-time id.
+func (s *Search) fetch(ctx context.Context, body map[string]any, pit *string, pages chan<- *page) error {
+	for {
+		body["pit"] = map[string]any{"id": *pit, "keep_alive": keepAlive(s.KeepAlive)}
+		p, err := s.search(ctx, body)
+		if err != nil {
+			return err
 		}
-		body["search_after"] = page.Hits.Hits[len(page.Hits.Hits)-1].Sort
+		if p.PitID != "" {
+			*pit = p.PitID
+		}
+		select {
+		case pages <- p:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if len(p.Hits.Hits) < s.PageSize {
+			return nil
+		}
+		body["search_after"] = p.Hits.Hits[len(p.Hits.Hits)-1].Sort
 	}
 }
 
@@ -350,4 +370,16 @@ func folded(field string, values []string) []any {
 
 func anyOf(c ...any) map[string]any {
 	return map[string]any{"bool": map[string]any{"should": c, "minimum_should_match": 1}}
+}
+
+// sort is the order of the pages: by @timestamp, whose millisecond
+// precision Scan makes up for, then a tiebreaker that keeps search_after
+// exact. Elasticsearch has the point in time's own, _shard_doc, cheaper
+// than a keyword; OpenSearch gets event.id.
+func (s *Search) sort() []any {
+	ts := map[string]any{"@timestamp": map[string]any{"order": "asc"}}
+	if s.kind == KindElasticsearch {
+		return []any{ts, map[string]any{"_shard_doc": map[string]any{"order": "asc"}}}
+	}
+	return []any{ts, map[string]any{"event.id": map[string]any{"order": "asc"}}}
 }
