@@ -56,6 +56,9 @@ type File struct {
 // Match reports whether e matches q. It is the definition every reader
 // follows; the query readers push the same conditions to the store.
 func (q *Query) Match(e *ecs.Event) bool {
+	if e.Event.Kind == "alert" {
+		return false // a detection alert stored beside the events
+	}
 	if !q.From.IsZero() && e.Time.Before(q.From) {
 		return false
 	}

@@ -50,6 +50,12 @@ func TestMatch(t *testing.T) {
 			t.Errorf("case %d %+v: Match = %v, want %v", i, c.q, got, c.want)
 		}
 	}
+	// A detection alert stored beside the events is never one of them.
+	alert := e
+	alert.Event.Kind = "alert"
+	if (&Query{}).Match(&alert) {
+		t.Error("an alert document matched")
+	}
 }
 
 func TestFilesScanInOrderOnce(t *testing.T) {

@@ -347,10 +347,13 @@ func searchQuery(q Query) map[string]any {
 	if len(q.Outcomes) > 0 {
 		filter = append(filter, terms("event.outcome", q.Outcomes))
 	}
-	if len(filter) == 0 {
-		return map[string]any{"match_all": map[string]any{}}
+	// The alerts indices (prefix-alerts-*) share the events' pattern; their
+	// documents are not events.
+	b := map[string]any{"must_not": []any{map[string]any{"term": map[string]any{"event.kind": "alert"}}}}
+	if len(filter) > 0 {
+		b["filter"] = filter
 	}
-	return map[string]any{"bool": map[string]any{"filter": filter}}
+	return map[string]any{"bool": b}
 }
 
 const msLayout = "2006-01-02T15:04:05.000Z"

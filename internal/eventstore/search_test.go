@@ -25,7 +25,7 @@ func TestSearchQuery(t *testing.T) {
 		want []string // in the JSON of the query
 		not  []string
 	}{
-		{Query{}, []string{`"match_all"`}, []string{`"range"`}},
+		{Query{}, []string{`"must_not":[{"term":{"event.kind":"alert"}}]`}, []string{`"range"`, `"filter"`}},
 		{Query{From: at("2026-11-02T08:00:00.1234567Z"), To: at("2026-11-02T09:00:00.0001Z")},
 			[]string{`"gte":"2026-11-02T08:00:00.123Z"`, `"lt":"2026-11-02T09:00:00.001Z"`}, nil},
 		{Query{To: at("2026-11-02T09:00:00Z")}, []string{`"lt":"2026-11-02T09:00:00.000Z"`}, []string{`"gte"`}},
