@@ -83,3 +83,7 @@ func redactor(cfg Config) *secret.Redactor {
 	}
 	return secret.NewRedactor(vals...)
 }
+
+// NewClient returns a client of the nodes of cfg with its credentials and
+// TLS settings, for the commands that read back what the sink wrote.
+func NewClient(cfg Config) (bulk.Client, error) { return newClient(cfg) }
