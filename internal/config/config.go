@@ -62,6 +62,7 @@ type Config struct {
 	Log        Log              `toml:"log"`
 	Telemetry  telemetry.Config `toml:"telemetry"`
 	Backfill   Backfill         `toml:"backfill"`
+	Reports    Reports          `toml:"reports"` // [[reports]], run on a schedule
 
 	// UnknownEnv lists SSPR_* environment variables that name no key, for
 	// the caller to warn about; they are not errors because the environment
