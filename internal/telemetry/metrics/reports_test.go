@@ -23,7 +23,7 @@ func TestReportMetrics(t *testing.T) {
 	want := `
 # HELP sspr_exporter_report_last_success_timestamp_seconds Unix time of each scheduled report's last delivery; alert when it falls behind its schedule.
 # TYPE sspr_exporter_report_last_success_timestamp_seconds gauge
-sspr_exporter_report_last_success_timestamp_seconds{report="weekly"} 1.7650872e+09
+sspr_exporter_report_last_success_timestamp_seconds{report="weekly"} 1.7966232e+09
 # HELP sspr_exporter_report_runs_total Scheduled report runs, by report and result: ok (delivered), error (failed; tried again at the next scheduled time) or skipped (the previous run had not finished).
 # TYPE sspr_exporter_report_runs_total counter
 sspr_exporter_report_runs_total{report="daily",result="skipped"} 1
