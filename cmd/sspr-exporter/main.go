@@ -30,6 +30,8 @@ Usage:
   sspr-exporter check --config FILE        validate, then try every configured endpoint
   sspr-exporter backfill graph|blob --config FILE --from T
                                            read past audit logs (Graph, storage archive) into the outputs
+  sspr-exporter report NAME [--config FILE | --input FILE...] [--since 30d] [--format F] [--output FILE]
+                                           audit reports: resets, failed-resets, admin-resets, registrations, flows, summary
   sspr-exporter version                    print the version
 
 Run 'sspr-exporter COMMAND --help' for the flags of a command.
@@ -61,6 +63,8 @@ func run(args []string, std app.Std) int {
 		err = app.CheckCmd(ctx, rest, std)
 	case "backfill":
 		err = app.Backfill(ctx, rest, std)
+	case "report":
+		err = app.Report(ctx, rest, std)
 	case "version", "--version":
 		fmt.Fprintln(std.Out, "sspr-exporter", versionString())
 		return 0

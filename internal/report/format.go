@@ -55,6 +55,9 @@ func (t *tableWriter) begin(h header) error {
 	return nil
 }
 
+// TableWidth is the most characters a line of the table format has.
+const TableWidth = 160
+
 func (t *tableWriter) row(r *Row) error {
 	t.line(r.Cells)
 	if t.w.Buffered() > 32<<10 {
@@ -64,13 +67,16 @@ func (t *tableWriter) row(r *Row) error {
 }
 
 func (t *tableWriter) line(cells []string) {
+	pad := 0
 	for i, c := range cells {
 		w := t.cols[i].Width
+		if w == 0 {
+			continue
+		}
+		t.w.WriteString(strings.Repeat(" ", pad))
 		s := fit(c, w)
 		t.w.WriteString(s)
-		if i < len(cells)-1 {
-			t.w.WriteString(strings.Repeat(" ", w-utf8.RuneCountInString(s)+2))
-		}
+		pad = w - utf8.RuneCountInString(s) + 2
 	}
 	t.w.WriteByte('\n')
 }

@@ -37,7 +37,8 @@ main{display:flex;flex-direction:column;gap:16px}
 .charts figcaption{font-weight:600;margin-bottom:4px}
 svg text{font-size:11px;fill:#1b1f24}
 table.rows{border-collapse:collapse;width:100%}
-table.rows th,table.rows td{border-bottom:1px solid #d0d7de;padding:4px 6px;text-align:left;vertical-align:top;word-break:break-word}
+table.rows th,table.rows td{border-bottom:1px solid #d0d7de;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:break-word}
+.rows{overflow-x:auto}
 table.rows thead th{background:#f6f8fa;position:sticky;top:0}
 table.rows tbody tr:nth-child(even){background:#fbfcfd}
 .count{color:#57606a}

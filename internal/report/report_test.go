@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
 
@@ -157,6 +158,23 @@ func TestCSVIsSafeAndRFC4180(t *testing.T) {
 	for in, want := range cases {
 		if got := report.SafeCell(in); got != want {
 			t.Errorf("SafeCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestTableFitsTerminal checks that no line of a table report is wider
+// than report.TableWidth.
+func TestTableFitsTerminal(t *testing.T) {
+	r, _ := corpusFiles(t)
+	for _, name := range report.Names() {
+		var buf bytes.Buffer
+		if _, err := report.Generate(context.Background(), r, report.Spec{Name: name, Query: period, Format: "table"}, &buf, now); err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(buf.String(), "\n") {
+			if n := utf8.RuneCountInString(line); n > report.TableWidth {
+				t.Errorf("%s line %d: %d characters", name, i+1, n)
+			}
 		}
 	}
 }

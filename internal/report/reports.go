@@ -13,7 +13,8 @@ import (
 )
 
 // Column is one column of a report: its name (the CSV header, the JSON
-// key) and the most characters the table format shows of it.
+// key) and the most characters the table format shows of it; 0 leaves it
+// out of the table, which fits a terminal of 160 columns.
 type Column struct {
 	Name  string
 	Width int
@@ -58,7 +59,7 @@ var definitions = []definition{
 	{
 		name: "resets", title: "Self-service password resets",
 		actions: []string{"password-reset"},
-		columns: cols("time:20", "user:32", "domain:20", "source_ip:18", "location:24", "method:18", "outcome:8", "reason:40", "flow_id:36", "event_id:20"),
+		columns: cols("time:20", "user:28", "domain:16", "source_ip:15", "location:16", "method:12", "outcome:7", "reason:24", "flow_id:0", "event_id:0"),
 		row: func(e *ecs.Event) Row {
 			return eventRow(e, stamp(e.Time), targetUser(e), eventstore.Domain(e), e.Source.IP, location(e), e.Entra.SSPR.Method,
 				e.Event.Outcome, e.Event.Reason, flowID(e), e.Event.ID)
@@ -67,7 +68,7 @@ var definitions = []definition{
 	{
 		name: "failed-resets", title: "Failed and blocked self-service password resets",
 		actions: []string{"password-reset", sspr.ActionProgress, sspr.ActionBlocked},
-		columns: cols("time:20", "user:32", "domain:20", "source_ip:18", "location:24", "action:24", "step:24", "method:18", "blocked:7", "reason:40", "flow_id:36", "event_id:20"),
+		columns: cols("time:20", "user:26", "domain:0", "source_ip:15", "location:0", "action:23", "step:18", "method:12", "blocked:7", "reason:20", "flow_id:0", "event_id:0"),
 		keep:    func(e *ecs.Event) bool { return e.Event.Outcome == "failure" || blocked(e) },
 		row: func(e *ecs.Event) Row {
 			return eventRow(e, stamp(e.Time), targetUser(e), eventstore.Domain(e), e.Source.IP, location(e), e.Event.Action,
@@ -77,7 +78,7 @@ var definitions = []definition{
 	{
 		name: "admin-resets", title: "Password resets by administrators",
 		actions: []string{"password-reset-by-admin"},
-		columns: cols("time:20", "admin:32", "initiator:9", "user:32", "domain:20", "outcome:8", "writeback:14", "source_ip:18", "reason:40", "event_id:20"),
+		columns: cols("time:20", "admin:26", "initiator:9", "user:26", "domain:16", "outcome:7", "writeback:13", "source_ip:15", "reason:0", "event_id:0"),
 		// A directory record of users resetting their own password is no
 		// administrator's reset.
 		keep: func(e *ecs.Event) bool { return e.Entra.SSPR.Initiator != sspr.InitiatorUser },
@@ -93,7 +94,7 @@ var definitions = []definition{
 			"security-info-default-changed", "security-info-registration-completed",
 			"admin-security-info-registered", "admin-security-info-updated", "admin-security-info-deleted",
 		},
-		columns: cols("time:20", "user:32", "domain:20", "action:30", "method:18", "by:32", "initiator:9", "outcome:8", "details:40", "event_id:20"),
+		columns: cols("time:20", "user:26", "domain:0", "action:30", "method:16", "by:26", "initiator:9", "outcome:7", "details:0", "event_id:0"),
 		row: func(e *ecs.Event) Row {
 			m := registeredMethod(e)
 			r := eventRow(e, stamp(e.Time), targetUser(e), eventstore.Domain(e), e.Event.Action, m, actor(e), e.Entra.SSPR.Initiator,
@@ -105,7 +106,7 @@ var definitions = []definition{
 	{
 		name: "flows", title: "Self-service password reset attempts",
 		actions: flowActions,
-		columns: cols("flow_id:36", "user:32", "domain:20", "first:20", "last:20", "duration:9", "events:6", "steps:48", "methods:30", "outcome:9", "source_ip:18"),
+		columns: cols("flow_id:36", "user:26", "domain:0", "first:20", "last:0", "duration:8", "events:6", "steps:0", "methods:20", "outcome:9", "source_ip:0"),
 		flows: func(fs []*flow, emit func(*Row) error) error {
 			for _, f := range fs {
 				r := Row{

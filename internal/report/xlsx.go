@@ -41,7 +41,7 @@ func (x *xlsxWriter) begin(h header) error {
 	names := make([]any, len(h.columns))
 	for i, c := range h.columns {
 		names[i] = c.Name
-		if err := sw.SetColWidth(i+1, i+1, float64(min(c.Width, 40)+2)); err != nil {
+		if err := sw.SetColWidth(i+1, i+1, float64(xlsxWidth(c.Width))); err != nil {
 			return err
 		}
 	}
@@ -87,4 +87,13 @@ func (x *xlsxWriter) end(rows int) error {
 	}
 	_, err := x.f.WriteTo(x.out)
 	return err
+}
+
+// xlsxWidth is a column's width in the sheet: its table width, within
+// bounds, or a default for the columns the table leaves out.
+func xlsxWidth(w int) int {
+	if w == 0 {
+		return 30
+	}
+	return min(w, 40) + 2
 }
