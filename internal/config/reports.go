@@ -60,8 +60,10 @@ const (
 	DefaultReportFileName = "{name}-{date}.{ext}"
 )
 
-// reportOutcomes are the event.outcome values a filter can name.
-var reportOutcomes = []string{"success", "failure", "unknown"}
+// ReportOutcomes are the values an outcome filter takes: event outcomes,
+// and for the flows and summary reports the outcomes of flows (the report
+// package's).
+var ReportOutcomes = []string{"success", "failure", "reset", "abandoned", "blocked", "failed"}
 
 var (
 	reportNameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
@@ -127,8 +129,8 @@ func (r Report) Validate() []error {
 		add("report: must be one of %s (got %q)", strings.Join(ReportNames, ", "), r.Report)
 	}
 	for i, o := range r.Outcome {
-		if !slices.Contains(reportOutcomes, o) {
-			add("outcome[%d]: must be one of %s (got %q)", i, strings.Join(reportOutcomes, ", "), o)
+		if !slices.Contains(ReportOutcomes, o) {
+			add("outcome[%d]: must be one of %s (got %q)", i, strings.Join(ReportOutcomes, ", "), o)
 		}
 	}
 	for key, list := range map[string][]string{"tenant": r.Tenant, "domain": r.Domain, "group": r.Group, "user": r.User} {
