@@ -18,6 +18,7 @@ import (
 	"github.com/sspr-exporter/sspr-exporter/internal/enrich"
 	"github.com/sspr-exporter/sspr-exporter/internal/enrich/graph"
 	"github.com/sspr-exporter/sspr-exporter/internal/pipeline"
+	"github.com/sspr-exporter/sspr-exporter/internal/report/schedule"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/sspr"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
@@ -43,6 +44,7 @@ type Exporter struct {
 	Pipeline *pipeline.Pipeline
 	start    func(context.Context) error // the source's, when it has one
 	closers  []func(context.Context) error
+	reports  *schedule.Scheduler // [[reports]], with WithReports
 }
 
 // starter is a source that reads only once started.
@@ -117,6 +119,7 @@ type buildOptions struct {
 	redrive    bool
 	source     stream.Source
 	sourceName string
+	reports    bool
 }
 
 // WithRedrive makes the pipeline process dead-letter lines of its input
@@ -183,6 +186,11 @@ func build(cfg config.Config, comps components, std Std, logger *slog.Logger, te
 		Logger:        logger.With("component", "pipeline"),
 		Observe:       tel.Metrics.BatchDone,
 	})
+	if bo.reports {
+		if err := ex.addReports(cfg, logger, tel); err != nil {
+			return nil, err
+		}
+	}
 	return ex, nil
 }
 

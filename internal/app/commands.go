@@ -259,7 +259,7 @@ func Run(ctx context.Context, args []string, std Std) error {
 		return err
 	}
 	std.In = stopOnDone(ctx, std.In)
-	ex, err := Build(cfg, std, logger, p.tel)
+	ex, err := Build(cfg, std, logger, p.tel, WithReports())
 	if err != nil {
 		return err
 	}

@@ -69,8 +69,12 @@ func Report(ctx context.Context, args []string, std Std) error {
 	fs.Var(&f.outcomes, "outcome", "only this outcome: success or failure (flows and summary also: reset, abandoned, blocked, failed)")
 	fs.StringVar(&f.format, "format", "", "table, csv, json, html or xlsx (default: from the --output extension, else table)")
 	fs.StringVar(&f.output, "output", "", "write to this file, with FILE.manifest.json beside it (default stdout)")
+	scheduled := fs.String("scheduled", "", "run the [[reports]] entry NAME of --config once and deliver it (exit 0 delivered, 1 failed, 2 unknown NAME or config problem)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *scheduled != "" {
+		return reportScheduled(ctx, *scheduled, f, fs.args, std)
 	}
 	if len(fs.args) == 0 {
 		return &UsageError{fmt.Errorf("report needs its NAME: one of %s", strings.Join(report.Names(), ", "))}

@@ -63,6 +63,7 @@ type Config struct {
 	Telemetry  telemetry.Config `toml:"telemetry"`
 	Backfill   Backfill         `toml:"backfill"`
 	Detect     Detect           `toml:"detect"`
+	Reports    Reports          `toml:"reports"` // [[reports]], run on a schedule
 
 	// UnknownEnv lists SSPR_* environment variables that name no key, for
 	// the caller to warn about; they are not errors because the environment

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sspr-exporter/sspr-exporter/internal/report/deliver"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/sink/file"
 	filesource "github.com/sspr-exporter/sspr-exporter/internal/source/file"
@@ -535,6 +536,17 @@ func valueAt(t *testing.T, v reflect.Value, path string) reflect.Value {
 	return v
 }
 
+// arraySamples are a value for each array of tables' variable and what it
+// must set.
+var arraySamples = map[string]struct {
+	env  string
+	want any
+}{
+	"classify.activities": {`[{name = "A", action = "a", type = ["user"]}]`, []Activity{{Name: "A", Action: "a", Type: []string{"user"}}}},
+	"reports": {`[{name = "a", report = "resets", email = {to = ["x@example.com"]}, azblob = {container = "c"}}]`,
+		Reports{{Name: "a", Report: "resets", Email: deliver.EmailConfig{To: []string{"x@example.com"}}, Azblob: deliver.BlobConfig{Container: "c"}}}},
+}
+
 // TestEveryKeyReachableByEnv sets each key alone through its variable and
 // checks that exactly that setting changed. The keys of an element of an
 // array of tables are set through the array's variable; a variable named
@@ -551,10 +563,13 @@ func TestEveryKeyReachableByEnv(t *testing.T) {
 			var want any
 			switch {
 			case k.Type == "array of tables":
-				env = []string{k.Env + `=[{name = "A", action = "a", type = ["user"]}]`}
-				want = []Activity{{Name: "A", Action: "a", Type: []string{"user"}}}
+				sample, ok := arraySamples[k.Path]
+				if !ok {
+					t.Fatalf("%s: no sample array; add one to arraySamples", k.Path)
+				}
+				env, want = []string{k.Env + "=" + sample.env}, sample.want
 			case strings.Contains(k.Path, "[]"):
-				def := valueAt(t, reflect.ValueOf(Config{Classify: Classify{Activities: make([]Activity, 1)}}), k.Path)
+				def := valueAt(t, reflect.ValueOf(Config{Classify: Classify{Activities: make([]Activity, 1)}, Reports: make(Reports, 1)}), k.Path)
 				val, _ := sampleEnv(t, k, def, i)
 				elemVar := envName(strings.Replace(k.Path, "[]", ".0", 1))
 				l := newLoader([]string{elemVar + "=" + val})

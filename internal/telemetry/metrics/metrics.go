@@ -117,6 +117,8 @@ type Metrics struct {
 	sinks    []*sinkStatsFunc
 	parts    map[string]func() []PartitionStats
 
+	reportM reportMetrics // scheduled reports, see reports.go
+
 	// syncMu serialises folding SinkStatsFrom totals into the counters, so
 	// that concurrent scrapes do not add the same difference twice.
 	syncMu sync.Mutex
