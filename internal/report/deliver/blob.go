@@ -2,21 +2,19 @@ package deliver
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/azcred"
+	"github.com/sspr-exporter/sspr-exporter/internal/blobconn"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
 
@@ -47,31 +45,19 @@ type BlobConfig struct {
 // IsSet reports whether any key of the section is set.
 func (c BlobConfig) IsSet() bool { return c != (BlobConfig{}) }
 
-var containerRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9]|-[a-z0-9]){2,62}$`)
+// account is the container the section names.
+func (c BlobConfig) account() blobconn.Account {
+	return blobconn.Account{ConnectionString: c.ConnectionString, AccountURL: c.AccountURL, Credential: c.Options, Container: c.Container}
+}
 
 // Validate returns every problem of the section, each starting with its key.
 func (c BlobConfig) Validate() []error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	switch {
-	case c.ConnectionString.IsZero() && c.AccountURL == "":
+	if c.ConnectionString.IsZero() && c.AccountURL == "" {
 		add("account_url: set it or connection_string")
-	case !c.ConnectionString.IsZero() && c.AccountURL != "":
-		add("account_url: set either it or connection_string, not both")
 	}
-	if c.AccountURL != "" {
-		if u, err := url.Parse(c.AccountURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
-			add("account_url: must be a blob service URL like https://contoso.blob.core.windows.net, without a query")
-		}
-	}
-	if !c.ConnectionString.IsZero() && c.Options != (azcred.Options{}) {
-		add("credential: the credential settings are used with account_url, not with connection_string")
-	} else {
-		errs = append(errs, c.Options.Validate()...)
-	}
-	if !containerRE.MatchString(c.Container) {
-		add("container: %q is not a container name (3 to 63 lowercase letters, digits and single hyphens)", c.Container)
-	}
+	errs = append(errs, c.account().Validate()...)
 	if strings.HasPrefix(c.Prefix, "/") || strings.Contains(c.Prefix, "//") {
 		add("prefix: must not start with '/' or contain '//' (got %q)", c.Prefix)
 	}
@@ -92,40 +78,16 @@ func NewBlob(cfg BlobConfig) (*Blob, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := &container.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: hc}}
-	var cc *container.Client
-	if !cfg.ConnectionString.IsZero() {
-		cc, err = container.NewClientFromConnectionString(cfg.ConnectionString.Reveal(), cfg.Container, opts)
-		if err != nil {
-			// The SDK's message may quote the string.
-			return nil, errors.New("connection_string: not a valid storage connection string")
-		}
-	} else {
-		cred, cerr := azcred.New(cfg.Options, hc)
-		if cerr != nil {
-			return nil, cerr
-		}
-		cc, err = container.NewClient(strings.TrimRight(cfg.AccountURL, "/")+"/"+cfg.Container, cred, opts)
-		if err != nil {
-			return nil, fmt.Errorf("account_url: %w", err)
-		}
+	cc, err := cfg.account().Client(hc, policy.RetryOptions{})
+	if err != nil {
+		return nil, err
 	}
 	return &Blob{
 		client:   cc,
 		prefix:   cfg.Prefix,
-		describe: "azblob " + withoutQuery(cc.URL()),
-		redactor: secret.NewRedactor(cfg.ConnectionString.Reveal(), cfg.ClientSecret.Reveal()),
+		describe: "azblob " + blobconn.URL(cc.URL()),
+		redactor: cfg.account().Redactor(),
 	}, nil
-}
-
-// withoutQuery drops a SAS token and user information from a URL.
-func withoutQuery(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable container URL)"
-	}
-	u.RawQuery, u.User = "", nil
-	return u.String()
 }
 
 // Describe names the container, without a SAS token.

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/sspr-exporter/sspr-exporter/internal/azcred"
 	"github.com/sspr-exporter/sspr-exporter/internal/backfill"
+	"github.com/sspr-exporter/sspr-exporter/internal/blobconn"
 	"github.com/sspr-exporter/sspr-exporter/internal/entra"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 	"github.com/sspr-exporter/sspr-exporter/internal/stream"
@@ -71,43 +71,20 @@ func New(cfg Config, o Options) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	copts := &container.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: hc, Retry: policy.RetryOptions{MaxRetries: int32(cfg.MaxRetries)}}}
+	retry := policy.RetryOptions{MaxRetries: int32(cfg.MaxRetries)}
 	if cfg.MaxRetries == 0 {
-		copts.Retry.MaxRetries = -1
+		retry.MaxRetries = -1
 	}
-	var cc *container.Client
-	if !cfg.ConnectionString.IsZero() {
-		cc, err = container.NewClientFromConnectionString(cfg.ConnectionString.Reveal(), cfg.Container, copts)
-		if err != nil {
-			// The SDK's message may quote the string.
-			return nil, errors.New("connection_string: not a valid storage connection string")
-		}
-	} else {
-		cred, cerr := azcred.New(cfg.Options, hc)
-		if cerr != nil {
-			return nil, cerr
-		}
-		cc, err = container.NewClient(strings.TrimRight(cfg.AccountURL, "/")+"/"+cfg.Container, cred, copts)
-		if err != nil {
-			return nil, fmt.Errorf("account_url: %w", err)
-		}
+	cc, err := cfg.account().Client(hc, retry)
+	if err != nil {
+		return nil, err
 	}
 	r := &Reader{cfg: cfg, opts: o, client: cc, logger: o.Logger}
-	r.source = withoutQuery(cc.URL())
+	r.source = blobconn.URL(cc.URL())
 	if cfg.Prefix != "" {
 		r.source += " prefix " + cfg.Prefix
 	}
 	return r, nil
-}
-
-// withoutQuery drops a SAS token from a URL.
-func withoutQuery(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable container URL)"
-	}
-	u.RawQuery, u.User = "", nil
-	return u.String()
 }
 
 // Source names what the reader reads, for the state file.

@@ -3,10 +3,9 @@ package archive
 import (
 	"errors"
 	"fmt"
-	"net/url"
-	"regexp"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/azcred"
+	"github.com/sspr-exporter/sspr-exporter/internal/blobconn"
 	"github.com/sspr-exporter/sspr-exporter/internal/secret"
 )
 
@@ -48,29 +47,17 @@ func DefaultConfig() Config {
 	return Config{Container: DefaultContainer, Workers: 4, MaxRetries: 5}
 }
 
-var containerRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9]|-[a-z0-9]){2,62}$`)
+// account is the container the section names.
+func (c Config) account() blobconn.Account {
+	return blobconn.Account{ConnectionString: c.ConnectionString, AccountURL: c.AccountURL, Credential: c.Options, Container: c.Container}
+}
 
 // Validate returns every problem of the section. The defaults are valid;
 // Require says what the backfill needs besides.
 func (c Config) Validate() []error {
 	var errs []error
 	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
-	if !c.ConnectionString.IsZero() && c.AccountURL != "" {
-		add("account_url: set either it or connection_string, not both")
-	}
-	if c.AccountURL != "" {
-		if u, err := url.Parse(c.AccountURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
-			add("account_url: must be a blob service URL like https://contoso.blob.core.windows.net, without a query")
-		}
-	}
-	if !c.ConnectionString.IsZero() && c.Options != (azcred.Options{}) {
-		add("credential: the credential settings are used with account_url, not with connection_string")
-	} else {
-		errs = append(errs, c.Options.Validate()...)
-	}
-	if !containerRE.MatchString(c.Container) {
-		add("container: %q is not a container name (3 to 63 lowercase letters, digits and single hyphens)", c.Container)
-	}
+	errs = append(errs, c.account().Validate()...)
 	if c.Workers < 1 || c.Workers > 64 {
 		add("workers: must be between 1 and 64 (got %d)", c.Workers)
 	}
