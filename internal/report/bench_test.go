@@ -21,10 +21,14 @@ import (
 // reader holds one page and the report one row.
 func BenchmarkResetsReportES(b *testing.B) {
 	url := searchnode.Shared(b, searchnode.ES8).URL()
+	round := 0
 	for _, n := range []int{10_000, 100_000} {
 		b.Run(fmt.Sprintf("docs=%d", n), func(b *testing.B) {
+			// The testing package calls this function again for a larger
+			// b.N and for each -count: every call loads its own indices.
+			round++
 			docs := many(b, n)
-			cfg := storeConfig(searchnode.ES8, url, fmt.Sprintf("rp-bench-%d", n))
+			cfg := storeConfig(searchnode.ES8, url, fmt.Sprintf("rp-bench-%d-%d", n, round))
 			load(b, searchnode.ES8, url, cfg, docs)
 			store, err := eventstore.Open(cfg, nil)
 			if err != nil {
