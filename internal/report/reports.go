@@ -43,6 +43,9 @@ type definition struct {
 	// flows, instead of row, aggregates the documents by flow: the
 	// outcome filter then applies to the flows' outcomes.
 	flows func(fs []*flow, emit func(*Row) error) error
+	// flowMethods: a row without a method of its own names the method
+	// its flow's progress steps used, so the report also reads the steps.
+	flowMethods bool
 }
 
 // Outcomes of a flow.
@@ -58,8 +61,9 @@ var flowActions = []string{"password-reset", sspr.ActionProgress, sspr.ActionBlo
 var definitions = []definition{
 	{
 		name: "resets", title: "Self-service password resets",
-		actions: []string{"password-reset"},
-		columns: cols("time:20", "user:28", "domain:16", "source_ip:15", "location:16", "method:12", "outcome:7", "reason:24", "flow_id:0", "event_id:0"),
+		actions:     []string{"password-reset"},
+		flowMethods: true,
+		columns:     cols("time:20", "user:28", "domain:16", "source_ip:15", "location:16", "method:12", "outcome:7", "reason:24", "flow_id:0", "event_id:0"),
 		row: func(e *ecs.Event) Row {
 			return eventRow(e, stamp(e.Time), targetUser(e), eventstore.Domain(e), e.Source.IP, location(e), e.Entra.SSPR.Method,
 				e.Event.Outcome, e.Event.Reason, flowID(e), e.Event.ID)
@@ -142,6 +146,12 @@ func lookup(name string) *definition {
 // report's actions; the outcome filter of a flow report applies to flows.
 func (d *definition) query(q eventstore.Query) eventstore.Query {
 	q.Actions = d.actions
+	if d.flowMethods {
+		// The steps are read whatever their outcome; the filter applies
+		// to the rows.
+		q.Actions = append(slices.Clone(d.actions), sspr.ActionProgress)
+		q.Outcomes = nil
+	}
 	if d.flows != nil {
 		q.Outcomes = nil
 	}
@@ -151,6 +161,9 @@ func (d *definition) query(q eventstore.Query) eventstore.Query {
 // run scans the documents of q and emits the report's rows. A streamed
 // report holds one document at a time; a flow report one entry per flow.
 func (d *definition) run(ctx context.Context, r eventstore.Reader, q eventstore.Query, outcomes []string, emit func(*Row) error) error {
+	if d.flowMethods {
+		return d.runWithFlowMethods(ctx, r, q, outcomes, emit)
+	}
 	if d.flows == nil {
 		return r.Scan(ctx, q, func(e *ecs.Event) error {
 			if d.keep != nil && !d.keep(e) {
@@ -325,6 +338,46 @@ func nonEmpty(s string) []string {
 
 // flowID is the flow a document belongs to: entra.sspr.flow.id, else the
 // correlation id, else the document alone.
+// runWithFlowMethods streams the report's rows, naming in a row without a
+// method of its own the last method its flow's steps used. It holds one
+// method per flow seen within the last hour: a flow's steps come minutes
+// before its reset.
+func (d *definition) runWithFlowMethods(ctx context.Context, r eventstore.Reader, q eventstore.Query, outcomes []string, emit func(*Row) error) error {
+	type seen struct {
+		method string
+		at     time.Time
+	}
+	methods := map[string]seen{}
+	steps := 0
+	return r.Scan(ctx, q, func(e *ecs.Event) error {
+		if !slices.Contains(d.actions, e.Event.Action) {
+			if m := e.Entra.SSPR.Method; m != "" {
+				methods[flowID(e)] = seen{m, e.Time}
+			}
+			if steps++; steps%10_000 == 0 {
+				for id, s := range methods {
+					if e.Time.Sub(s.at) > time.Hour {
+						delete(methods, id)
+					}
+				}
+			}
+			return nil
+		}
+		if len(outcomes) > 0 && !slices.Contains(outcomes, e.Event.Outcome) || d.keep != nil && !d.keep(e) {
+			return nil
+		}
+		if e.Entra.SSPR.Method == "" {
+			if s, ok := methods[flowID(e)]; ok && e.Time.Sub(s.at) <= time.Hour {
+				c := *e
+				c.Entra.SSPR.Method = s.method
+				e = &c
+			}
+		}
+		row := d.row(e)
+		return emit(&row)
+	})
+}
+
 func flowID(e *ecs.Event) string {
 	switch {
 	case e.Entra.SSPR.Flow.ID != "":
