@@ -186,9 +186,10 @@ type State[K comparable] struct {
 	// EndWritten when the message there was written, when known.
 	End        int64
 	EndWritten time.Time
-	// EndStale is set while the partition is owned and End was last
-	// measured longer ago than allowed, counting from the start of the
-	// ownership at the earliest: a lag computed from it is a lower bound.
+	// EndStale is set while the partition is owned (or cannot be read)
+	// and End was last measured longer ago than allowed, counting from the
+	// start of the ownership at the earliest: a lag computed from it is a
+	// lower bound.
 	EndStale  bool
 	Received  int64 // last message handed out
 	Count     int64 // messages handed out since start
@@ -219,7 +220,11 @@ func (p *Partition[K]) State(now time.Time, staleAfter, quiet time.Duration) Sta
 		Committed: p.committed, CommittedAt: p.committedAt,
 		Redelivered: p.redelivered, CommitErrors: p.commitErrs, Rate: p.rate,
 	}
-	if st.Owned {
+	st.FailingSince, st.Err = p.failureLocked(now, quiet)
+	// A partition that cannot be read counts as well: the client may
+	// have given it up while the service does not answer, and its lag is
+	// then just as old.
+	if st.Owned || st.Err != nil {
 		ref := p.endAt
 		if p.ownedAt.After(ref) {
 			ref = p.ownedAt
@@ -229,7 +234,6 @@ func (p *Partition[K]) State(now time.Time, staleAfter, quiet time.Duration) Sta
 	if !p.committedAt.IsZero() {
 		st.CommitAge = now.Sub(p.committedAt)
 	}
-	st.FailingSince, st.Err = p.failureLocked(now, quiet)
 	return st
 }
 

@@ -385,7 +385,7 @@ var (
 	descPartLag     = desc("source_partition_lag", "Events enqueued in a partition after the last one processed; only partitions this instance owns and whose lag is known.", "source", "topic", "partition")
 	descPartCkptAge = desc("source_checkpoint_age_seconds", "Seconds since this instance last checkpointed the partition; absent before the first. Grows on idle partitions too: alert on it together with lag.", "source", "topic", "partition")
 	descPartOwned   = desc("source_partition_owned", "1 when this instance reads the partition now, 0 when it knows the partition but does not own it.", "source", "topic", "partition")
-	descPartStale   = desc("source_partition_lag_stale", "1 when the source could not refresh the partition's lag lately (the hub or broker does not answer): source_partition_lag then holds the last known value, a lower bound of the backlog. Only partitions this instance owns.", "source", "topic", "partition")
+	descPartStale   = desc("source_partition_lag_stale", "1 when the source could not refresh the partition's lag lately (the hub or broker does not answer): source_partition_lag then holds the last known value, a lower bound of the backlog. Only partitions this instance owns, or could not read lately (the client may have given them up while the service does not answer).", "source", "topic", "partition")
 )
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -407,10 +407,12 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.m.partitionSources() {
 		for _, p := range s.f() {
 			ch <- prometheus.MustNewConstMetric(descPartOwned, prometheus.GaugeValue, gaugeBool(p.Owned), s.name, p.Topic, p.ID)
+			if p.Owned || p.LagStale {
+				ch <- prometheus.MustNewConstMetric(descPartStale, prometheus.GaugeValue, gaugeBool(p.LagStale), s.name, p.Topic, p.ID)
+			}
 			if !p.Owned {
 				continue
 			}
-			ch <- prometheus.MustNewConstMetric(descPartStale, prometheus.GaugeValue, gaugeBool(p.LagStale), s.name, p.Topic, p.ID)
 			if p.Lag >= 0 {
 				ch <- prometheus.MustNewConstMetric(descPartLag, prometheus.GaugeValue, float64(p.Lag), s.name, p.Topic, p.ID)
 			}

@@ -295,14 +295,18 @@ func TestPartitionLagStale(t *testing.T) {
 		return []PartitionStats{
 			{Topic: "audit", ID: "0", Owned: true, Lag: 0, LagStale: true},
 			{Topic: "audit", ID: "1", Owned: true, Lag: 4},
+			// Given up by the client while the hub does not answer.
 			{Topic: "audit", ID: "2", Owned: false, Lag: 9, LagStale: true},
+			// Another instance's.
+			{Topic: "audit", ID: "3", Owned: false, Lag: 7},
 		}
 	})
 	compare(t, m, `
-# HELP sspr_exporter_source_partition_lag_stale 1 when the source could not refresh the partition's lag lately (the hub or broker does not answer): source_partition_lag then holds the last known value, a lower bound of the backlog. Only partitions this instance owns.
+# HELP sspr_exporter_source_partition_lag_stale 1 when the source could not refresh the partition's lag lately (the hub or broker does not answer): source_partition_lag then holds the last known value, a lower bound of the backlog. Only partitions this instance owns, or could not read lately (the client may have given them up while the service does not answer).
 # TYPE sspr_exporter_source_partition_lag_stale gauge
 sspr_exporter_source_partition_lag_stale{partition="0",source="eventhubs",topic="audit"} 1
 sspr_exporter_source_partition_lag_stale{partition="1",source="eventhubs",topic="audit"} 0
+sspr_exporter_source_partition_lag_stale{partition="2",source="eventhubs",topic="audit"} 1
 `, "source_partition_lag_stale")
 	// A stale lag still counts for the stall rule: it is a lower bound.
 	if lag, ok := m.TotalLag(); !ok || lag != 4 {
