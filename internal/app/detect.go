@@ -143,18 +143,14 @@ func alertIndex(cfg config.Config) (*alertindex.Index, string, error) {
 		if err != nil {
 			return nil, "", secret.RedactError(err)
 		}
-		red := secret.NewRedactor(es.Password.Reveal(), es.APIKey.Reveal(), es.BearerToken.Reveal())
-		red.AddBasic(es.Username, es.Password.Reveal())
-		return &alertindex.Index{Client: c, Red: red, Prefix: prefix}, "elasticsearch", nil
+		return &alertindex.Index{Client: c, Red: elasticsearch.Redactor(es.Config), Prefix: prefix}, "elasticsearch", nil
 	}
 	if ops := cfg.Output.OpenSearch; ops.Enabled {
 		c, err := opensearch.NewClient(ops.Config)
 		if err != nil {
 			return nil, "", secret.RedactError(err)
 		}
-		red := secret.NewRedactor(ops.Password.Reveal(), ops.BearerToken.Reveal())
-		red.AddBasic(ops.Username, ops.Password.Reveal())
-		return &alertindex.Index{Client: c, Red: red, Prefix: prefix}, "opensearch", nil
+		return &alertindex.Index{Client: c, Red: opensearch.Redactor(ops.Config), Prefix: prefix}, "opensearch", nil
 	}
 	return nil, "", errors.New("detect.output.index: needs [output.elasticsearch] or [output.opensearch] enabled")
 }

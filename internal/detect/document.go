@@ -115,7 +115,7 @@ func (a Alert) MarshalJSON() ([]byte, error) {
 		Timestamp: rfc(a.Time),
 		ECS:       ecs.ECSMeta{Version: ecs.Version},
 		Event: docEvent{
-			Kind: "alert", Category: []string{"iam"}, Type: []string{"info"}, Dataset: Dataset, ID: a.ID,
+			Kind: ecs.KindAlert, Category: []string{"iam"}, Type: []string{"info"}, Dataset: Dataset, ID: a.ID,
 			Start: rfc(a.Start), End: rfc(a.End),
 			Severity: SeverityScore(r.Severity), RiskScore: float64(SeverityScore(r.Severity)),
 		},

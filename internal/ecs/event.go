@@ -10,6 +10,10 @@ const Version = "8.17.0"
 // Dataset is the value of event.dataset on every document.
 const Dataset = "entra.sspr"
 
+// KindAlert is the event.kind of a detection alert, which is stored beside
+// the events under the same index pattern and is not one of them.
+const KindAlert = "alert"
+
 // Event is one ECS document. Empty values are never encoded: strings and
 // slices use omitempty, nested objects omitzero, so a document never carries
 // null, "", [] or {}.

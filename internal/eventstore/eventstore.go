@@ -56,8 +56,8 @@ type File struct {
 // Match reports whether e matches q. It is the definition every reader
 // follows; the query readers push the same conditions to the store.
 func (q *Query) Match(e *ecs.Event) bool {
-	if e.Event.Kind == "alert" {
-		return false // a detection alert stored beside the events
+	if e.Event.Kind == ecs.KindAlert {
+		return false
 	}
 	if !q.From.IsZero() && e.Time.Before(q.From) {
 		return false

@@ -31,18 +31,14 @@ func Open(cfg config.Config, inputs []string) (Reader, error) {
 			name, _, _ := strings.Cut(o.CloudID, ":")
 			addr = "cloud:" + name
 		}
-		r := secret.NewRedactor(o.Password.Reveal(), o.APIKey.Reveal(), o.BearerToken.Reveal())
-		r.AddBasic(o.Username, o.Password.Reveal())
-		return NewSearch(KindElasticsearch, c, addr, o.Index.Prefix+"-*", r), nil
+		return NewSearch(KindElasticsearch, c, addr, o.Index.Prefix+"-*", elasticsearch.Redactor(o.Config)), nil
 	}
 	if o := cfg.Output.OpenSearch; o.Enabled {
 		c, err := opensearch.NewClient(o.Config)
 		if err != nil {
 			return nil, secret.RedactError(err)
 		}
-		r := secret.NewRedactor(o.Password.Reveal(), o.BearerToken.Reveal())
-		r.AddBasic(o.Username, o.Password.Reveal())
-		return NewSearch(KindOpenSearch, c, joinAddresses(o.Addresses), o.Index.Prefix+"-*", r), nil
+		return NewSearch(KindOpenSearch, c, joinAddresses(o.Addresses), o.Index.Prefix+"-*", opensearch.Redactor(o.Config)), nil
 	}
 	return nil, ErrNoStore
 }

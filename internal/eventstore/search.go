@@ -349,7 +349,7 @@ func searchQuery(q Query) map[string]any {
 	}
 	// The alerts indices (prefix-alerts-*) share the events' pattern; their
 	// documents are not events.
-	b := map[string]any{"must_not": []any{map[string]any{"term": map[string]any{"event.kind": "alert"}}}}
+	b := map[string]any{"must_not": []any{map[string]any{"term": map[string]any{"event.kind": ecs.KindAlert}}}}
 	if len(filter) > 0 {
 		b["filter"] = filter
 	}

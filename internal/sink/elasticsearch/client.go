@@ -73,9 +73,9 @@ var engine = bulk.Engine{
 // node (every answer of a node carries the header), not from a proxy.
 func isElasticsearch(h http.Header) bool { return h.Get("X-Elastic-Product") == "Elasticsearch" }
 
-// redactor knows every credential of cfg in the forms it is configured
+// Redactor knows every credential of cfg in the forms it is configured
 // and sent in.
-func redactor(cfg Config) *secret.Redactor {
+func Redactor(cfg Config) *secret.Redactor {
 	vals := []string{cfg.Password.Reveal(), cfg.APIKey.Reveal(), cfg.BearerToken.Reveal()}
 	if cfg.Username != "" && !cfg.Password.IsZero() {
 		vals = append(vals, cfg.Username+":"+cfg.Password.Reveal())

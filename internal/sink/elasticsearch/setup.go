@@ -198,7 +198,7 @@ func newAdmin(cfg Config) (bulk.Admin, error) {
 	if err != nil {
 		return bulk.Admin{}, err
 	}
-	return bulk.Admin{Name: Name, Client: c, Red: redactor(cfg), Texts: bulk.AdminTexts{
+	return bulk.Admin{Name: Name, Client: c, Red: Redactor(cfg), Texts: bulk.AdminTexts{
 		Credentials:     ": check api_key, username/password or bearer_token",
 		SetupPrivileges: ": setup needs the manage_ilm and manage_index_templates cluster privileges",
 		CheckPrivileges: ": the user needs the read_ilm and manage_index_templates cluster privileges to check the setup (or set skip_setup_check = true)",

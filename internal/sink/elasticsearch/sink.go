@@ -31,7 +31,7 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bulk.New(engine, c, cfg.Options(cfg.ILM.RetentionDays), redactor(cfg), logger), nil
+	return bulk.New(engine, c, cfg.Options(cfg.ILM.RetentionDays), Redactor(cfg), logger), nil
 }
 
 // IndexName returns the index an event dated t goes to: the prefix and the

@@ -74,9 +74,9 @@ var engine = bulk.Engine{
 // which a proxy's page does not.
 func fromNode(_ http.Header, f bulk.Failure) bool { return f.Envelope }
 
-// redactor knows every credential of cfg in the forms it is configured
+// Redactor knows every credential of cfg in the forms it is configured
 // and sent in.
-func redactor(cfg Config) *secret.Redactor {
+func Redactor(cfg Config) *secret.Redactor {
 	vals := []string{cfg.Password.Reveal(), cfg.BearerToken.Reveal()}
 	if cfg.Username != "" && !cfg.Password.IsZero() {
 		vals = append(vals, cfg.Username+":"+cfg.Password.Reveal())

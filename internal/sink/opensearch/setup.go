@@ -312,7 +312,7 @@ func newAdmin(cfg Config) (bulk.Admin, error) {
 	if err != nil {
 		return bulk.Admin{}, err
 	}
-	return bulk.Admin{Name: Name, Client: c, Red: redactor(cfg), Texts: bulk.AdminTexts{
+	return bulk.Admin{Name: Name, Client: c, Red: Redactor(cfg), Texts: bulk.AdminTexts{
 		Credentials:     ": check username/password or bearer_token",
 		SetupPrivileges: ": setup needs the cluster permissions cluster_manage_index_templates and cluster:admin/opendistro/ism/* (see docs/opensearch.md, Permissions)",
 		CheckPrivileges: ": the user needs to read index templates and ISM policies to check the setup (or set skip_setup_check = true)",

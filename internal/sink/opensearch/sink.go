@@ -30,5 +30,5 @@ func New(cfg Config, logger *slog.Logger) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bulk.New(engine, c, cfg.Options(cfg.ISM.RetentionDays), redactor(cfg), logger), nil
+	return bulk.New(engine, c, cfg.Options(cfg.ISM.RetentionDays), Redactor(cfg), logger), nil
 }
