@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sspr-exporter/sspr-exporter/internal/ecs"
@@ -113,17 +114,9 @@ func (s *Search) Scan(ctx context.Context, q Query, fn func(*ecs.Event) error) (
 		}
 	}()
 	for p := range pages {
-		for _, h := range p.Hits.Hits {
-			e := new(ecs.Event)
-			if err := json.Unmarshal(h.Source, e); err != nil {
-				return fmt.Errorf("%s %s: document %s: %w", s.kind, s.address, h.ID, err)
-			}
-			t, err := time.Parse(time.RFC3339Nano, e.Timestamp)
-			if err != nil {
-				return fmt.Errorf("%s %s: document %s: @timestamp: %w", s.kind, s.address, h.ID, err)
-			}
-			e.Time = t
-			if ms := t.UnixMilli(); ms != groupMS {
+		for i := range p.Hits.Hits {
+			e := &p.Hits.Hits[i].Source
+			if ms := e.Time.UnixMilli(); ms != groupMS {
 				if err := flush(); err != nil {
 					return err
 				}
@@ -164,14 +157,29 @@ func (s *Search) fetch(ctx context.Context, body map[string]any, pit *string, pa
 	}
 }
 
-// page is the part of a search answer the reader uses.
+// page is the part of a search answer the reader uses. The documents are
+// decoded with the page, in the fetching goroutine: one pass over the
+// answer instead of one for the page and one more for each document.
 type page struct {
 	PitID string `json:"pit_id"`
 	Hits  struct {
+		Hits []hit `json:"hits"`
+	} `json:"hits"`
+}
+
+type hit struct {
+	ID     string            `json:"_id"`
+	Source ecs.Event         `json:"_source"`
+	Sort   []json.RawMessage `json:"sort"`
+}
+
+// rawPage is a page with its documents undecoded, to name the document a
+// page fails to decode on.
+type rawPage struct {
+	Hits struct {
 		Hits []struct {
-			ID     string            `json:"_id"`
-			Source json.RawMessage   `json:"_source"`
-			Sort   []json.RawMessage `json:"sort"`
+			ID     string          `json:"_id"`
+			Source json.RawMessage `json:"_source"`
 		} `json:"hits"`
 	} `json:"hits"`
 }
@@ -181,11 +189,38 @@ func (s *Search) search(ctx context.Context, body map[string]any) (*page, error)
 	if err != nil {
 		return nil, err
 	}
-	var p page
-	if err := s.call(ctx, http.MethodPost, "/_search", b, &p); err != nil {
+	ans, err := s.answer(ctx, http.MethodPost, "/_search", b)
+	if err != nil {
 		return nil, err
 	}
+	var p page
+	if err := json.Unmarshal(ans, &p); err != nil {
+		return nil, s.pageError(ans, err)
+	}
+	for i := range p.Hits.Hits {
+		h := &p.Hits.Hits[i]
+		t, err := time.Parse(time.RFC3339Nano, h.Source.Timestamp)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: document %s: @timestamp: %w", s.kind, s.address, h.ID, err)
+		}
+		h.Source.Time = t
+	}
 	return &p, nil
+}
+
+// pageError names the document of ans that does not decode as an event,
+// else the page's own error.
+func (s *Search) pageError(ans []byte, err error) error {
+	var raw rawPage
+	if json.Unmarshal(ans, &raw) == nil {
+		for _, h := range raw.Hits.Hits {
+			var e ecs.Event
+			if derr := json.Unmarshal(h.Source, &e); derr != nil {
+				return fmt.Errorf("%s %s: document %s: %w", s.kind, s.address, h.ID, derr)
+			}
+		}
+	}
+	return fmt.Errorf("%s %s: POST /_search: answer: %w", s.kind, s.address, err)
 }
 
 // openPIT opens a point in time over the index pattern; "" when no index
@@ -239,27 +274,40 @@ func (e *statusError) Error() string {
 
 // call sends one request and decodes a 2xx answer into out (nil: drop it).
 func (s *Search) call(ctx context.Context, method, path string, body []byte, out any) error {
-	what := method + " " + path
-	if i := bytes.IndexByte([]byte(path), '?'); i >= 0 {
-		what = method + " " + path[:i]
+	ans, err := s.answer(ctx, method, path, body)
+	if err != nil || out == nil {
+		return err
 	}
+	if err := json.Unmarshal(ans, out); err != nil {
+		return fmt.Errorf("%s %s: %s: answer: %w", s.kind, s.address, what(method, path), err)
+	}
+	return nil
+}
+
+// answer sends one request and returns the body of a 2xx answer.
+func (s *Search) answer(ctx context.Context, method, path string, body []byte) ([]byte, error) {
 	resp, err := s.client.Do(ctx, bulk.Request{Method: method, Path: path, Body: body})
 	if err != nil {
-		return s.redact.RedactError(fmt.Errorf("%s %s: %s: %w", s.kind, s.address, what, err))
+		return nil, s.redact.RedactError(fmt.Errorf("%s %s: %s: %w", s.kind, s.address, what(method, path), err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return &statusError{kind: s.kind, address: s.address, what: what, status: resp.StatusCode, reason: s.redact.Redact(errorReason(b))}
+		return nil, &statusError{kind: s.kind, address: s.address, what: what(method, path), status: resp.StatusCode, reason: s.redact.Redact(errorReason(b))}
 	}
-	if out == nil {
-		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, s.redact.RedactError(fmt.Errorf("%s %s: %s: answer: %w", s.kind, s.address, what(method, path), err))
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: %s: answer: %w", s.kind, s.address, what, err)
+	return b, nil
+}
+
+// what names a request in errors, without its query string.
+func what(method, path string) string {
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
 	}
-	return nil
+	return method + " " + path
 }
 
 // errorReason is the type and reason of an engine's error answer, else

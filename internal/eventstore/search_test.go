@@ -156,3 +156,20 @@ func TestSearchScanOrder(t *testing.T) {
 		t.Errorf("requests %q, want %q", f.requests, want)
 	}
 }
+
+// TestSearchNamesBadDocument checks that a page the reader cannot decode
+// fails the scan with the id of the document at fault.
+func TestSearchNamesBadDocument(t *testing.T) {
+	for name, bad := range map[string]string{
+		"wrong type":     `{"@timestamp":"2026-11-02T08:00:00Z","event":{"id":7}}`,
+		"bad @timestamp": `{"@timestamp":"yesterday","event":{"id":"x"}}`,
+	} {
+		good := `{"@timestamp":"2026-11-02T08:00:00Z","event":{"id":"ok"}}`
+		f := &fakeStore{pages: [][]string{{good, bad}}}
+		s := NewSearch(KindElasticsearch, f, "http://node:9200", "entra-sspr-*", secret.NewRedactor())
+		err := s.Scan(context.Background(), Query{}, func(*ecs.Event) error { return nil })
+		if err == nil || !strings.Contains(err.Error(), "document 1:") {
+			t.Errorf("%s: %v, want the error to name document 1", name, err)
+		}
+	}
+}
